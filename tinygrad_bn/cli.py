@@ -1,0 +1,29 @@
+"""The `tinygrad-bn` command: `tinygrad-bn --help` lists the subcommands."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tinygrad-bn",
+        description="An educational autodiff engine: train with batch norm, draw and step through its graphs.")
+    parser.add_argument("--version", action="version", version=f"tinygrad-bn {__version__}")
+    parser.add_subparsers(dest="command", metavar="COMMAND")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""Function: the one way an op is written, for built-ins and students alike (PyTorch's API).
+
+    class Cube(Function):
+        '''y = x**3,  dy/dx = 3 x**2'''
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x ** 3
+
+        @staticmethod
+        def backward(ctx, grad):
+            (x,) = ctx.saved_tensors
+            return grad * 3 * x ** 2
+
+    y = Cube.apply(x)          # x a Value or a Tensor: y is the same kind of node
+
+`forward` and `backward` see raw data: a float for a Value, a numpy array for a Tensor. Arguments
+that are not nodes (a number, an axis, a flag) pass through to `forward` unchanged and get None (or
+anything: it is ignored) as their gradient. `backward` returns one gradient per argument of `forward`.
+A gradient may have the broadcast shape of the output: the engine sums it back to each input's shape
+(graph.unbroadcast), so no op repeats that work.
+"""
+from __future__ import annotations
+
+from . import graph
+from .graph import Node
+
+
+class Context:
+    """The `ctx` a Function's forward and backward share. Yours alone: set any attribute you like.
+
+    It offers what PyTorch's does: `save_for_backward(*values)` then `saved_tensors` (raw data, as
+    forward saw it), and `needs_input_grad` (a bool per argument of forward).
+    """
+    saved_tensors = ()
+
+    def save_for_backward(self, *values):
+        """Keep raw values for backward; read them back as `ctx.saved_tensors`."""
+        self.saved_tensors = values
+
+    @property
+    def needs_input_grad(self) -> tuple:
+        """One bool per argument of forward: does backward need to compute that gradient?"""
+        return tuple(isinstance(x, Node) and x.requires_grad for x in self.__inputs)
+
+
+class Function:
+    """Subclass with static `forward(ctx, *inputs)` and `backward(ctx, grad_output)`; call `apply`."""
+
+    @staticmethod
+    def forward(ctx, *inputs):
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *inputs):
+        """Run forward on the inputs' data and return a new node that remembers how it was made."""
+        kind, requires_grad, raw = None, False, []
+        for x in inputs:
+            if isinstance(x, Node):
+                if kind is not type(x):
+                    kind = _engine(cls, kind, type(x))
+                requires_grad = requires_grad or x.requires_grad
+                raw.append(x.data)
+            else:
+                raw.append(x)
+        if kind is None:
+            raise TypeError(f"{cls.__name__}.apply needs at least one Value or Tensor argument")
+        ctx = Context()
+        ctx._Context__inputs = inputs
+        try:
+            out = cls.forward(ctx, *raw)
+        except (ValueError, IndexError) as error:
+            shapes = ", ".join(kind._describe(x) for x in raw)
+            raise ValueError(f"{cls.__name__}: {error} (inputs: {shapes})") from None
+        if requires_grad and graph._grad_enabled:
+            return kind._from_data(out, cls, ctx, inputs, graph._current_group)
+        return kind._from_data(out, cls)
+
+
+def _engine(fn, kind, other):
+    """The node class of an op's output: the one engine its inputs share, or a TypeError."""
+    if kind is not None:
+        raise TypeError(f"{fn.__name__}: cannot mix a {kind.__name__} with a {other.__name__}; "
+                        f"use Values (scalar engine) or Tensors (tensor engine), not both")
+    return other

@@ -1,0 +1,105 @@
+"""gradcheck: analytic gradients against central finite differences, PyTorch's signature and meaning.
+
+For every input that requires grad, every element i of it, and every output element j:
+
+    analytic[j, i] = d out[j] / d x[i]                      from out[j].backward()
+    numeric[j, i]  = (out[j](x + eps e_i) - out[j](x - eps e_i)) / (2 eps)
+
+and each pair must satisfy |analytic - numeric| <= atol + rtol * |numeric|. Works on Values and
+Tensors alike (float64 only: in float32 a finite difference has too few digits to mean anything).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .graph import Node, no_grad
+
+
+class GradcheckError(ValueError):
+    """An analytic gradient disagrees with its finite-difference estimate."""
+
+
+def _outputs(result) -> list:
+    nodes = list(result) if isinstance(result, (list, tuple)) else [result]
+    for n in nodes:
+        if not isinstance(n, Node):
+            raise TypeError(f"gradcheck: fn must return a Value, a Tensor, or a list of them, got {type(n).__name__}")
+    return nodes
+
+
+def _flat(data) -> np.ndarray:
+    """A node's data or grad as a flat float64 array (a Value's float becomes one element)."""
+    return np.ravel(np.asarray(data, dtype=np.float64))
+
+
+def _set_element(node: Node, i: int, x: float) -> None:
+    if isinstance(node.data, np.ndarray):
+        node.data.reshape(-1)[i] = x
+    else:
+        node.data = x
+
+
+def _numeric(fn, inputs, node: Node, i: int, eps: float) -> np.ndarray:
+    """Central difference of every output element with respect to element i of `node`."""
+    x = _flat(node.data)[i]
+    try:
+        with no_grad():
+            _set_element(node, i, x + eps)
+            plus = np.concatenate([_flat(o.data) for o in _outputs(fn(*inputs))])
+            _set_element(node, i, x - eps)
+            minus = np.concatenate([_flat(o.data) for o in _outputs(fn(*inputs))])
+    finally:
+        _set_element(node, i, x)
+    return (plus - minus) / (2 * eps)
+
+
+def _analytic(fn, inputs, checked) -> np.ndarray:
+    """Rows: output elements; columns: the elements of the checked inputs, one after the other."""
+    rows = []
+    for out in _outputs(fn(*inputs)):
+        for j in range(np.size(out.data)):
+            for node in checked:
+                node.zero_grad()
+            seed = np.zeros(np.shape(out.data))
+            seed.reshape(-1)[j] = 1.0
+            out.backward(seed if isinstance(out.data, np.ndarray) else 1.0)
+            rows.append(np.concatenate([_flat(0.0 if n.grad is None else n.grad) * np.ones(np.size(n.data))
+                                        for n in checked]))
+    return np.array(rows)
+
+
+def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3) -> bool:
+    """Check fn's analytic gradients with respect to `inputs` against finite differences.
+
+    Returns True, or raises GradcheckError naming the input index, the element index, the output
+    element, and the analytic and numeric values. Inputs' `.grad` are left as they were.
+    """
+    inputs = tuple(inputs)
+    for k, x in enumerate(inputs):
+        if isinstance(x, Node) and np.asarray(x.data).dtype != np.float64:
+            raise TypeError(f"gradcheck: input {k} is {np.asarray(x.data).dtype}; finite differences need float64")
+    checked = [x for x in inputs if isinstance(x, Node) and x.requires_grad]
+    if not checked:
+        raise ValueError("gradcheck: no input requires grad, so there is nothing to check")
+    saved = [x.grad for x in checked]
+    try:
+        analytic = _analytic(fn, inputs, checked)
+    finally:
+        for x, g in zip(checked, saved):
+            x.grad = g
+    column = 0
+    for node in checked:
+        k = inputs.index(node)
+        for i in range(np.size(node.data)):
+            numeric = _numeric(fn, inputs, node, i, eps)
+            a = analytic[:, column]
+            bad = np.abs(a - numeric) > atol + rtol * np.abs(numeric)
+            if bad.any():
+                j = int(np.argmax(bad))
+                where = np.unravel_index(i, np.shape(node.data)) if np.ndim(node.data) else ()
+                raise GradcheckError(
+                    f"gradcheck: gradient of output element {j} with respect to input {k}, element {where}: "
+                    f"analytic {a[j]:.10g} vs numeric {numeric[j]:.10g} (difference {abs(a[j] - numeric[j]):.3g}, "
+                    f"allowed {atol + rtol * abs(numeric[j]):.3g})")
+            column += 1
+    return True

@@ -1,0 +1,214 @@
+"""The graph both engines share: the node protocol, topological order, and the ONE backward loop.
+
+A node (a `Value` or a `Tensor`) knows
+
+    data           its value: a Python float (Value) or a numpy array (Tensor)
+    grad           d(output)/d(node) summed over backward calls: a float, or an array of data's shape
+    op             the name of the Function that made it ("Mul", "Sum", ...), None for a leaf
+    parents        the nodes it was computed from, in argument order
+    label          an optional name that diagrams and listings show
+    group          the Group (e.g. one batch norm) it was built inside, or None
+    requires_grad  whether gradients flow into it
+
+Every tool (backward, backward_steps, the tracer, gradcheck) is written against these attributes
+only, so it works on both engines. The graph holds no reference cycles: a node points to its inputs
+and its Context, nothing points back, so a dropped graph is freed by reference counting alone.
+
+The path a gradient takes: `out.backward()` -> `backward_steps(out)` -> for each node in reverse
+topological order, its Function's `backward(ctx, grad)` -> `unbroadcast` to each input's shape ->
+added into that input's pending gradient -> stored in `.grad` when the input's own turn comes.
+"""
+from __future__ import annotations
+
+import itertools
+from contextlib import contextmanager
+from typing import Iterator
+
+import numpy as np
+
+_grad_enabled = True
+
+
+@contextmanager
+def no_grad():
+    """Inside `with no_grad():` ops record no graph: their results are leaves (as in PyTorch)."""
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, False
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+def is_grad_enabled() -> bool:
+    return _grad_enabled
+
+
+class Group:
+    """A named set of nodes built together (one batch norm, say): a diagram draws it as a cluster.
+
+    Each `with group(name):` block makes a new Group, so two batch norms are two clusters. `number`
+    counts groups in creation order, which keeps drawings deterministic.
+    """
+    _count = itertools.count()
+
+    def __init__(self, name: str):
+        self.name = name
+        self.number = next(Group._count)
+
+    def __repr__(self):
+        return f"Group({self.name!r}, number={self.number})"
+
+
+_current_group: Group | None = None
+
+
+@contextmanager
+def group(name: str):
+    """Tag every node that ops create inside the block with one new `Group(name)`."""
+    global _current_group
+    previous, _current_group = _current_group, Group(name)
+    try:
+        yield _current_group
+    finally:
+        _current_group = previous
+
+
+def current_group() -> Group | None:
+    return _current_group
+
+
+class Node:
+    """What a Value and a Tensor have in common. Ops never live here: see value.py and tensor.py."""
+    __slots__ = ("data", "grad", "requires_grad", "label", "group", "_fn", "_ctx", "_inputs", "__weakref__")
+
+    @property
+    def op(self) -> str | None:
+        """Name of the Function that produced this node, None for a leaf."""
+        return None if self._fn is None else self._fn.__name__
+
+    @property
+    def parents(self) -> tuple:
+        """The nodes this one was computed from, in the order they were passed to the op."""
+        return tuple(x for x in self._inputs if isinstance(x, Node))
+
+    @property
+    def inputs(self) -> tuple:
+        """Everything passed to the op: parent nodes and constants (numbers, axes, ...)."""
+        return self._inputs
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._fn is None
+
+    def backward(self, grad=None) -> None:
+        """Fill `.grad` of every node that leads to this one, by exhausting `backward_steps`."""
+        for _ in backward_steps(self, grad):
+            pass
+
+    def zero_grad(self) -> None:
+        """Forget this node's accumulated gradient."""
+        self.grad = self._zero_grad_value()
+
+
+class Step(tuple):
+    """One step of backprop: `node` received `grad` and sent `sends[i]` to `node.inputs[i]`
+    (None for a constant or an input that needs no grad). A tuple: `node, grad, sends = step`."""
+    __slots__ = ()
+
+    node = property(lambda self: self[0], doc="the node whose gradient is now final")
+    grad = property(lambda self: self[1], doc="d(output)/d(node), summed over all of node's uses")
+    sends = property(lambda self: self[2], doc="what this node sent to each of its inputs")
+
+    def __repr__(self):
+        return f"Step(node={self[0]!r}, grad={self[1]!r}, sends={self[2]!r})"
+
+
+_new_step = tuple.__new__
+
+
+def topological_order(output: Node) -> list:
+    """Every node that `output` depends on, each after all of its parents; `output` is last.
+
+    An iterative depth-first search (no recursion limit for deep chains); parents are visited in
+    argument order, so the order is the same on every run.
+    """
+    order, seen = [], set()
+    stack = [output]
+    while stack:
+        node = stack.pop()
+        if node is None:  # the marker pushed below: the node under it has all its parents listed
+            order.append(stack.pop())
+            continue
+        if node in seen:
+            continue
+        seen.add(node)
+        stack.append(node)
+        stack.append(None)
+        for parent in reversed(node._inputs):
+            if isinstance(parent, Node) and parent not in seen:
+                stack.append(parent)
+    return order
+
+
+def backward_steps(output: Node, grad=None) -> Iterator[Step]:
+    """Backpropagate from `output`, yielding one Step per node in the order gradients are final.
+
+    for each node, last to first in topological order:
+        g = the gradient that reached it (summed over all of its uses); node.grad += g
+        ask its Function for d(output)/d(input) = backward(ctx, g), one per input
+        unbroadcast each to its input's shape and add it to that input's pending gradient
+    """
+    if not output.requires_grad:
+        raise RuntimeError(f"backward: this {type(output).__name__} does not require grad and has no graph "
+                           f"(create leaves with requires_grad=True, and do not call it under no_grad())")
+    pending = {output: output._seed_grad(grad)}
+    for node in reversed(topological_order(output)):
+        g = pending.pop(node, None)
+        if g is None:  # nothing flows here: the node does not require grad
+            continue
+        node._add_to_grad(g)
+        fn = node._fn
+        if fn is None:
+            yield _new_step(Step, (node, g, ()))
+            continue
+        grads = fn.backward(node._ctx, g)
+        if type(grads) is not tuple:
+            grads = (grads,)
+        if len(grads) != len(node._inputs) and not _only_extra_nones(grads, len(node._inputs)):
+            raise ValueError(f"{fn.__name__}.backward returned {len(grads)} gradient(s), "
+                             f"expected {len(node._inputs)} (one per input to forward, None for a constant)")
+        sends = []
+        for index, parent in enumerate(node._inputs):
+            pg = grads[index]
+            if pg is None or not isinstance(parent, Node) or not parent.requires_grad:
+                sends.append(None)
+                continue
+            pg = parent._conform_grad(pg, fn, index)
+            sends.append(pg)
+            pending[parent] = pending[parent] + pg if parent in pending else pg
+        yield _new_step(Step, (node, g, tuple(sends)))
+
+
+def _only_extra_nones(grads, n_inputs):
+    """PyTorch's rule: backward may return more gradients than inputs if the extra ones are None
+    (the gradients of forward's defaulted arguments that were not passed)."""
+    return len(grads) > n_inputs and all(g is None for g in grads[n_inputs:])
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
+    """Sum a gradient back to the shape of the input that numpy broadcast up to grad.shape.
+
+    Broadcasting (3,1) with (1,4) gives (3,4): each input element was used once per copy, so its
+    gradient is the sum over the copies. Sum the extra leading axes, then every axis that was 1 in
+    `shape` (keeping it). Returns None when grad.shape cannot have come from `shape`.
+    """
+    extra = grad.ndim - len(shape)
+    if extra < 0:
+        return None
+    if extra:
+        grad = grad.sum(axis=tuple(range(extra)))
+    ones = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if ones:
+        grad = grad.sum(axis=ones, keepdims=True)
+    return grad if grad.shape == tuple(shape) else None

@@ -1,0 +1,314 @@
+"""The primitive ops: one Function each, forward beside backward, the derivative in the docstring.
+
+`forward` gets raw data (a float for a Value, a numpy array for a Tensor) and returns raw data;
+`backward` gets d(output)/d(out) as `grad` and returns d(output)/d(input) for each input. The same
+class serves both engines wherever the formula is the same. Gradients may keep the broadcast shape:
+the engine unbroadcasts them (graph.unbroadcast).
+"""
+import numpy as np
+
+from .function import Function
+
+
+# ---------------------------------------------------------------- elementwise, both engines
+
+class Add(Function):
+    """out = a + b;   d/da = 1,  d/db = 1"""
+    @staticmethod
+    def forward(ctx, a, b):
+        return a + b
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, grad
+
+
+class Sub(Function):
+    """out = a - b;   d/da = 1,  d/db = -1"""
+    @staticmethod
+    def forward(ctx, a, b):
+        return a - b
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, -grad
+
+
+class Mul(Function):
+    """out = a * b;   d/da = b,  d/db = a"""
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a * b
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        return grad * b, grad * a
+
+
+class Div(Function):
+    """out = a / b;   d/da = 1/b,  d/db = -a/b**2"""
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a / b
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        grad_a = grad / b
+        return grad_a, (-grad_a * a / b if ctx.needs_input_grad[1] else None)
+
+
+class Pow(Function):
+    """out = a ** b;   d/da = b * a**(b-1),  d/db = a**b * log(a)  (only asked for when b needs grad)"""
+    @staticmethod
+    def forward(ctx, a, b):
+        out = a ** b
+        ctx.save_for_backward(a, b, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b, out = ctx.saved_tensors
+        grad_a = grad * b * a ** (b - 1) if ctx.needs_input_grad[0] else None
+        grad_b = grad * out * np.log(a) if ctx.needs_input_grad[1] else None
+        return grad_a, grad_b
+
+
+class Neg(Function):
+    """out = -a;   d/da = -1"""
+    @staticmethod
+    def forward(ctx, a):
+        return -a
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -grad
+
+
+class Exp(Function):
+    """out = e**a;   d/da = e**a = out"""
+    @staticmethod
+    def forward(ctx, a):
+        out = np.exp(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * out
+
+
+class Log(Function):
+    """out = ln(a);   d/da = 1/a"""
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return np.log(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad / a
+
+
+class Tanh(Function):
+    """out = tanh(a);   d/da = 1 - tanh(a)**2 = 1 - out**2"""
+    @staticmethod
+    def forward(ctx, a):
+        out = np.tanh(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * (1 - out * out)
+
+
+class ReLU(Function):
+    """out = max(a, 0);   d/da = 1 where a > 0, else 0"""
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return np.maximum(a, 0.0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * (a > 0)
+
+
+class Sigmoid(Function):
+    """out = 1 / (1 + e**-a);   d/da = out * (1 - out).   Computed as (1 + tanh(a/2)) / 2: no overflow."""
+    @staticmethod
+    def forward(ctx, a):
+        out = 0.5 * (1 + np.tanh(0.5 * a))
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * out * (1 - out)
+
+
+class Sqrt(Function):
+    """out = sqrt(a);   d/da = 1 / (2 sqrt(a)) = 1 / (2 out)"""
+    @staticmethod
+    def forward(ctx, a):
+        out = np.sqrt(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad / (2 * out)
+
+
+# ---------------------------------------------------------------- reductions (Tensor engine)
+
+def _normalize_axis(axis, ndim):
+    """axis (None, an int or a tuple, negatives allowed) as a sorted tuple of non-negative axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    for a in axes:
+        if not -ndim <= a < ndim:
+            raise ValueError(f"axis {a} is out of range for an array of {ndim} dimension(s)")
+    return tuple(sorted(a % ndim for a in axes))
+
+
+def _expand(grad, shape, axes, keepdims):
+    """Spread the gradient of a reduced result back over the input: each input element gets the
+    gradient of the output element it was reduced into. (N, C) summed over axis 0 gives (C,):
+    grad (C,) -> (1, C) -> broadcast to (N, C)."""
+    if not keepdims:
+        grad = np.expand_dims(grad, axes)
+    return np.broadcast_to(grad, shape)
+
+
+def _count(shape, axes):
+    """How many elements were reduced into each output element."""
+    return int(np.prod([shape[a] for a in axes]))
+
+
+class Sum(Function):
+    """out = sum of a over `axis`;   d out / d a[i] = 1 for every i reduced into out"""
+    @staticmethod
+    def forward(ctx, a, axis=None, keepdims=False):
+        ctx.shape, ctx.axes, ctx.keepdims = a.shape, _normalize_axis(axis, a.ndim), keepdims
+        return a.sum(axis=ctx.axes, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _expand(grad, ctx.shape, ctx.axes, ctx.keepdims), None, None
+
+
+class Mean(Function):
+    """out = sum(a) / n over `axis` (n elements reduced into each out);   d out / d a[i] = 1/n"""
+    @staticmethod
+    def forward(ctx, a, axis=None, keepdims=False):
+        ctx.shape, ctx.axes, ctx.keepdims = a.shape, _normalize_axis(axis, a.ndim), keepdims
+        ctx.n = _count(a.shape, ctx.axes)
+        return a.mean(axis=ctx.axes, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _expand(grad / ctx.n, ctx.shape, ctx.axes, ctx.keepdims), None, None
+
+
+class Var(Function):
+    """out = sum((a - mean)**2) / (n - correction) over `axis`; correction=0 is the population
+    variance (the lecture's, and batch norm's), correction=1 Bessel's unbiased estimate.
+    d out / d a[i] = 2 (a[i] - mean) / (n - correction)   (the terms through `mean` sum to zero)"""
+    @staticmethod
+    def forward(ctx, a, axis=None, keepdims=False, correction=0):
+        ctx.shape, ctx.axes, ctx.keepdims = a.shape, _normalize_axis(axis, a.ndim), keepdims
+        ctx.dof = _count(a.shape, ctx.axes) - correction
+        if ctx.dof <= 0:
+            raise ValueError(f"variance with correction={correction} needs more than {correction} "
+                             f"element(s) per output, got {ctx.dof + correction}")
+        ctx.centered = a - a.mean(axis=ctx.axes, keepdims=True)
+        return (ctx.centered * ctx.centered).sum(axis=ctx.axes, keepdims=keepdims) / ctx.dof
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad = _expand(grad, ctx.shape, ctx.axes, ctx.keepdims)
+        return grad * ctx.centered * (2.0 / ctx.dof), None, None, None
+
+
+class Max(Function):
+    """out = max of a over `axis`;   d out / d a[i] = 1 where a[i] is the max (split evenly among
+    ties, as torch.amax does), else 0"""
+    @staticmethod
+    def forward(ctx, a, axis=None, keepdims=False):
+        ctx.shape, ctx.axes, ctx.keepdims = a.shape, _normalize_axis(axis, a.ndim), keepdims
+        if a.size == 0:
+            raise ValueError("max of an empty array")
+        out = a.max(axis=ctx.axes, keepdims=True)
+        is_max = a == out
+        ctx.share = is_max / is_max.sum(axis=ctx.axes, keepdims=True)
+        return out if keepdims else out.squeeze(ctx.axes)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _expand(grad, ctx.shape, ctx.axes, ctx.keepdims) * ctx.share, None, None
+
+
+# ---------------------------------------------------------------- shape and matmul (Tensor engine)
+
+class Reshape(Function):
+    """out = a viewed with a new shape (same elements, same order);   grad reshaped back"""
+    @staticmethod
+    def forward(ctx, a, shape):
+        ctx.shape = a.shape
+        return a.reshape(shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.reshape(ctx.shape), None
+
+
+class Transpose(Function):
+    """out = a with its axes permuted (reversed when axes is None);   grad permuted back"""
+    @staticmethod
+    def forward(ctx, a, axes=None):
+        ctx.axes = tuple(reversed(range(a.ndim))) if axes is None else _permutation(axes, a.ndim)
+        return a.transpose(ctx.axes)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.transpose(np.argsort(ctx.axes)), None
+
+
+def _permutation(axes, ndim):
+    axes = tuple(a % ndim if -ndim <= a < ndim else a for a in axes)
+    if sorted(axes) != list(range(ndim)):
+        raise ValueError(f"axes {axes} are not a permutation of the {ndim} axes")
+    return axes
+
+
+class MatMul(Function):
+    """out = a @ b (each 1-D or 2-D);   d/da = grad @ b.T,  d/db = a.T @ grad
+    (a 1-D a is a row (1, n) and a 1-D b a column (n, 1) for the formula, then reshaped back)"""
+    @staticmethod
+    def forward(ctx, a, b):
+        if not (1 <= a.ndim <= 2 and 1 <= b.ndim <= 2):
+            raise ValueError("matmul supports 1-D and 2-D operands only")
+        if a.shape[-1] != b.shape[0]:
+            raise ValueError(f"inner dimensions differ: {a.shape[-1]} != {b.shape[0]}")
+        ctx.save_for_backward(a, b)
+        return a @ b
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        a2 = a.reshape(1, -1) if a.ndim == 1 else a
+        b2 = b.reshape(-1, 1) if b.ndim == 1 else b
+        grad2 = grad.reshape(a2.shape[0], b2.shape[1])
+        return (grad2 @ b2.T).reshape(a.shape), (a2.T @ grad2).reshape(b.shape)

@@ -1,0 +1,183 @@
+"""Tensor: the tensor engine. One numpy array per node, PyTorch's habits.
+
+    x = Tensor(np.random.randn(256, 64), requires_grad=True, label="x")
+    loss = ((x - x.mean(axis=0)) ** 2).sum(); loss.backward()
+    x.grad  # a numpy array of x's shape
+
+Tensors keep float32 or float64 data (anything else real becomes float64). As in PyTorch, a Tensor
+does not require grad unless asked and `.grad` is None until a backward pass reaches it; unlike
+PyTorch, `.grad` is the raw numpy array (as `.data` is), and every node keeps its `.grad`.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from . import ops
+from .graph import Node, unbroadcast
+from .operators import Operators
+
+
+def _array(data, where: str, dtype=None) -> np.ndarray:
+    """data as a float32/float64 array (a copy), or a TypeError naming what was wrong with it."""
+    if isinstance(data, Node):
+        raise TypeError(f"{where}: got a {type(data).__name__}; use its .data, or keep to one engine")
+    try:
+        array = np.array(data)
+    except (ValueError, TypeError) as error:
+        raise TypeError(f"{where}: cannot make an array of {type(data).__name__}: {error}") from None
+    if array.dtype == object and any(isinstance(x, Node) for x in array.flat):
+        raise TypeError(f"{where}: got Value elements; cannot mix the scalar engine with Tensors")
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{where}: data must be real numbers, got dtype {array.dtype} from {type(data).__name__}")
+    if dtype is not None:
+        if np.dtype(dtype) not in (np.float32, np.float64):
+            raise TypeError(f"{where}: dtype must be float32 or float64, got {np.dtype(dtype)}")
+        return array.astype(dtype)
+    return array if array.dtype in (np.float32, np.float64) else array.astype(np.float64)
+
+
+class Tensor(Operators, Node):
+    """A numpy-array node. `Tensor(data, requires_grad=False, label=None, dtype=None)`."""
+    __slots__ = ()
+
+    def __init__(self, data, requires_grad: bool = False, label: str | None = None, dtype=None):
+        self.data = _array(data, "Tensor", dtype)
+        self.grad = None
+        self.requires_grad = requires_grad
+        self.label = label
+        self.group = None
+        self._fn = self._ctx = None
+        self._inputs = ()
+
+    def __repr__(self):
+        name = f", label={self.label!r}" if self.label else ""
+        flag = ", requires_grad=True" if self.requires_grad else ""
+        return f"Tensor({np.array2string(self.data, precision=4, threshold=20)}{flag}{name})"
+
+    # ---- numpy-like facts
+
+    @property
+    def shape(self) -> tuple:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    def __len__(self):
+        return len(self.data)
+
+    def numpy(self) -> np.ndarray:
+        """The data array itself (shared, as torch's .numpy() shares memory)."""
+        return self.data
+
+    def item(self) -> float:
+        if self.data.size != 1:
+            raise ValueError(f"item: only a one-element Tensor converts to a number, this one has shape {self.shape}")
+        return float(self.data.reshape(()))
+
+    def detach(self) -> Tensor:
+        """A new leaf sharing this data, with no history (as torch.Tensor.detach)."""
+        return Tensor._from_data(self.data)
+
+    # ---- ops only the tensor engine has (the shared ones are in operators.py)
+
+    def __matmul__(self, other):
+        return ops.MatMul.apply(self, self._operand(other, "@"))
+
+    def __rmatmul__(self, other):
+        return ops.MatMul.apply(self._operand(other, "@"), self)
+
+    def matmul(self, other):
+        return self @ other
+
+    def sum(self, axis=None, keepdims=False):
+        return ops.Sum.apply(self, axis, keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return ops.Mean.apply(self, axis, keepdims)
+
+    def var(self, axis=None, keepdims=False, correction=0):
+        """Variance over `axis`; correction=0 (default) divides by n, correction=1 by n - 1."""
+        return ops.Var.apply(self, axis, keepdims, correction)
+
+    def max(self, axis=None, keepdims=False):
+        return ops.Max.apply(self, axis, keepdims)
+
+    def reshape(self, *shape):
+        return ops.Reshape.apply(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape)
+
+    def transpose(self, *axes):
+        return ops.Transpose.apply(self, (axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else axes) or None)
+
+    @property
+    def T(self):
+        return ops.Transpose.apply(self, None)
+
+    # ---- the engine's side of the node protocol (called by function.py and graph.py)
+
+    @classmethod
+    def _from_data(cls, data, fn=None, ctx=None, inputs=(), group=None) -> Tensor:
+        """The node for an op's result: a leaf when ctx is None, else it records fn, ctx, inputs."""
+        if type(data) is not np.ndarray:
+            data = np.asarray(data)
+        if data.dtype != np.float64 and data.dtype != np.float32:
+            raise TypeError(f"{fn.__name__}.forward returned {data.dtype} data; a Tensor holds float32 or float64")
+        node = cls.__new__(cls)
+        node.data = data
+        node.grad = None
+        node.requires_grad = ctx is not None
+        node.label = None
+        node.group = group
+        node._fn = fn if ctx is not None else None
+        node._ctx = ctx
+        node._inputs = inputs
+        return node
+
+    @staticmethod
+    def _operand(other, op: str):
+        if isinstance(other, (Node, np.ndarray, numbers.Real)):
+            return other
+        raise TypeError(f"Tensor {op}: cannot combine a Tensor with {type(other).__name__} {other!r:.60}")
+
+    @staticmethod
+    def _describe(raw) -> str:
+        return f"shape {raw.shape} {raw.dtype}" if isinstance(raw, np.ndarray) else repr(raw)
+
+    def _seed_grad(self, grad) -> np.ndarray:
+        if grad is None:
+            if self.data.size != 1:
+                raise ValueError(f"backward: the output has shape {self.shape}; a non-scalar output needs "
+                                 f"a gradient of that shape: out.backward(grad)")
+            return np.ones_like(self.data)
+        grad = grad.data if isinstance(grad, Tensor) else _array(grad, "backward(grad)")
+        if grad.shape != self.shape:
+            raise ValueError(f"backward: grad has shape {grad.shape}, the output has shape {self.shape}")
+        return grad.astype(self.dtype, copy=False)
+
+    def _add_to_grad(self, g) -> None:
+        self.grad = np.array(g, dtype=self.data.dtype) if self.grad is None else self.grad + g
+
+    def _conform_grad(self, g, fn, index: int) -> np.ndarray:
+        if type(g) is not np.ndarray:
+            g = np.asarray(g)
+        if g.shape != self.data.shape:
+            reduced = unbroadcast(g, self.data.shape)
+            if reduced is None:
+                raise ValueError(f"{fn.__name__}.backward returned a gradient of shape {g.shape} "
+                                 f"for input {index} of shape {self.data.shape}")
+            g = reduced
+        return g if g.dtype == self.data.dtype else g.astype(self.data.dtype)
+
+    def _zero_grad_value(self):
+        return None

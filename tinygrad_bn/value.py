@@ -1,0 +1,90 @@
+"""Value: the scalar engine. One Python float per node, micrograd's habits (`.data`, `.grad`).
+
+    a = Value(2.0, label="a"); b = Value(-3.0, label="b")
+    c = (a * b + 1).tanh(); c.backward()
+    a.grad  # dc/da = (1 - c**2) * b
+
+Values require grad by default (as in micrograd); `.grad` starts at 0.0 and accumulates.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .graph import Node
+from .operators import Operators
+
+
+def _real(x, where: str) -> float:
+    """x as a float if it is a real number (a Python or numpy scalar), else a TypeError."""
+    if isinstance(x, (numbers.Real, np.number)) and not isinstance(x, (complex, np.complexfloating)):
+        return float(x)
+    if isinstance(x, np.ndarray) and x.ndim == 0 and x.dtype.kind in "biuf":
+        return float(x)
+    raise TypeError(f"{where}: a Value holds one real number, got {type(x).__name__} {x!r:.60}")
+
+
+class Value(Operators, Node):
+    """A scalar node of the graph. `Value(data, label=None, requires_grad=True)`."""
+    __slots__ = ()
+
+    def __init__(self, data, label: str | None = None, requires_grad: bool = True):
+        self.data = _real(data, "Value")
+        self.grad = 0.0
+        self.requires_grad = requires_grad
+        self.label = label
+        self.group = None
+        self._fn = self._ctx = None
+        self._inputs = ()
+
+    def __repr__(self):
+        name = f"{self.label}: " if self.label else ""
+        return f"Value({name}data={self.data:.4g}, grad={self.grad:.4g})"
+
+    def detach(self) -> Value:
+        """A new leaf with the same number and no history."""
+        return Value(self.data, requires_grad=False)
+
+    # ---- the engine's side of the node protocol (called by function.py and graph.py)
+
+    @classmethod
+    def _from_data(cls, data, fn, ctx=None, inputs=(), group=None) -> Value:
+        """The node for an op's result: a leaf when ctx is None, else it records fn, ctx, inputs."""
+        node = cls.__new__(cls)
+        node.data = data if type(data) is float else _real(data, f"{fn.__name__}.forward")
+        node.grad = 0.0
+        node.requires_grad = ctx is not None
+        node.label = None
+        node.group = group
+        node._fn = fn if ctx is not None else None
+        node._ctx = ctx
+        node._inputs = inputs
+        return node
+
+    @staticmethod
+    def _operand(other, op: str):
+        if type(other) is float or isinstance(other, Node):
+            return other
+        return _real(other, f"Value {op}")
+
+    @staticmethod
+    def _describe(raw) -> str:
+        return repr(raw)
+
+    def _seed_grad(self, grad) -> float:
+        return 1.0 if grad is None else _real(grad, "backward(grad)")
+
+    def _add_to_grad(self, g) -> None:
+        self.grad += g
+
+    def _conform_grad(self, g, fn, index: int) -> float:
+        if type(g) is float:
+            return g
+        if np.ndim(g) != 0:
+            raise ValueError(f"{fn.__name__}.backward returned a gradient of shape {np.shape(g)} "
+                             f"for input {index}, a Value (one number)")
+        return _real(g, f"{fn.__name__}.backward")
+
+    def _zero_grad_value(self) -> float:
+        return 0.0
