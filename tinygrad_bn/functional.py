@@ -1,0 +1,247 @@
+"""Batch normalization (composed from primitives, or one fused op) and the losses, PyTorch-style.
+
+Batch norm, as the lecture computes it, for each channel c over the batch (and any spatial axes):
+
+    mean  = sum(x) / N                      3, 5, 8, 9, 11, 24  ->  mean 10
+    var   = sum((x - mean)**2) / N          (the population variance)  ->  46
+    x_hat = (x - mean) / sqrt(var + eps)    ->  -1.03, -0.74, -0.29, -0.15, 0.15, 2.06
+    y     = gamma * x_hat + beta            gamma (weight) and beta (bias) are learned
+
+`fused=False` builds that as nine graph nodes you can draw and check one by one; `fused=True` is one
+node, BatchNormFn, whose backward is the closed form derived in its docstring.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .function import Function
+from .graph import Node, group
+from .tensor import Tensor
+from .value import Value
+
+_LAYOUTS = {2: "(N, C)", 3: "(N, C, L)", 4: "(N, C, H, W)"}
+
+
+def _stat_axes(x: Tensor, where: str) -> tuple:
+    """The axes batch statistics are taken over: every axis but the channel axis 1."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{where}: expected a Tensor (or a list of Values), got {type(x).__name__}")
+    if x.ndim not in _LAYOUTS:
+        raise ValueError(f"{where}: expected input of shape (N, C), (N, C, L) or (N, C, H, W), got {x.shape}")
+    return (0,) + tuple(range(2, x.ndim))
+
+
+def _channel_shape(x: Tensor) -> tuple:
+    """Shape that lines a per-channel (C,) array up with x: (1, C), (1, C, 1) or (1, C, 1, 1)."""
+    return (1, x.shape[1]) + (1,) * (x.ndim - 2)
+
+
+def _check_param(p, x: Tensor, name: str, where: str):
+    if p is None:
+        return
+    if not isinstance(p, Tensor):
+        raise TypeError(f"{where}: {name} must be a Tensor of shape ({x.shape[1]},), got {type(p).__name__}")
+    if p.shape != (x.shape[1],):
+        raise ValueError(f"{where}: {name} has shape {p.shape}, expected ({x.shape[1]},) for input of shape {x.shape}")
+
+
+def _check_batch(count: int, shape, where: str):
+    if count < 2:
+        raise ValueError(f"{where}: expected more than 1 value per channel when training, got input of shape {shape}")
+
+
+def batch_norm(x, weight=None, bias=None, *, eps: float = 1e-5, fused: bool = False,
+               running_mean=None, running_var=None):
+    """Normalize x with its own batch statistics (training) or with given running statistics (eval).
+
+    x: a Tensor (N, C), (N, C, L) or (N, C, H, W), statistics per channel over every other axis;
+       or a list of Values (one feature over a batch), which always takes the composed path.
+    weight, bias: gamma and beta, shape (C,) (a Value each for the scalar path), or None.
+    running_mean, running_var: numpy arrays (C,); when given, they replace the batch statistics
+       (what BatchNorm does in eval()); they are constants of the graph, never differentiated.
+    """
+    if isinstance(x, (list, tuple)):
+        return _batch_norm_values(list(x), weight, bias, eps)
+    axes = _stat_axes(x, "batch_norm")
+    _check_param(weight, x, "weight", "batch_norm")
+    _check_param(bias, x, "bias", "batch_norm")
+    if running_mean is not None or running_var is not None:
+        return _batch_norm_eval(x, weight, bias, eps, running_mean, running_var)
+    out, _, _ = batch_norm_train(x, weight, bias, eps, fused)
+    return out
+
+
+def batch_norm_train(x: Tensor, weight, bias, eps: float, fused: bool):
+    """Batch norm with batch statistics; returns (out, batch mean, biased batch var) for BatchNorm's
+    running averages (the statistics as (C,) numpy arrays, taken from the graph, not recomputed)."""
+    axes = _stat_axes(x, "batch_norm")
+    _check_batch(x.size // x.shape[1], x.shape, "batch_norm")
+    if fused:
+        out = BatchNormFn.apply(x, weight, bias, eps)
+        if out._ctx is None:  # no graph was recorded (no_grad): the statistics were not kept
+            return out, x.data.mean(axis=axes), x.data.var(axis=axes)
+        return out, out._ctx.mean, out._ctx.var
+    shape = _channel_shape(x)
+    with group("batch_norm"):
+        mean = _named(x.mean(axis=axes, keepdims=True), "mean")
+        centered = _named(x - mean, "x - mean")
+        var = _named((centered ** 2).mean(axis=axes, keepdims=True), "var")
+        std = _named(_named(var + eps, "var + eps").sqrt(), "std")
+        out = _named(centered / std, "x_hat")
+        out = _affine(out, weight, bias, shape)
+    return out, mean.data.reshape(-1), var.data.reshape(-1)
+
+
+def _named(node: Node, label: str) -> Node:
+    node.label = label
+    return node
+
+
+def _affine(x_hat, weight, bias, shape):
+    """gamma * x_hat + beta, each step its own labelled node; gamma and beta reshaped to broadcast."""
+    out = x_hat
+    if weight is not None:
+        gamma = _named(weight.reshape(shape), "gamma") if weight.ndim != len(shape) else weight
+        out = _named(gamma * out, "gamma * x_hat")
+    if bias is not None:
+        beta = _named(bias.reshape(shape), "beta") if bias.ndim != len(shape) else bias
+        out = _named(out + beta, "gamma * x_hat + beta" if weight is not None else "x_hat + beta")
+    return out
+
+
+def _batch_norm_eval(x: Tensor, weight, bias, eps, running_mean, running_var):
+    """(x - running_mean) / sqrt(running_var + eps), then the affine step; the statistics are constants."""
+    if running_mean is None or running_var is None:
+        raise ValueError("batch_norm: give both running_mean and running_var, or neither")
+    shape = _channel_shape(x)
+    for name, stat in (("running_mean", running_mean), ("running_var", running_var)):
+        if np.shape(stat) != (x.shape[1],):
+            raise ValueError(f"batch_norm: {name} has shape {np.shape(stat)}, expected ({x.shape[1]},) "
+                             f"for input of shape {x.shape}")
+    mean = np.asarray(running_mean, dtype=x.dtype).reshape(shape)
+    std = np.sqrt(np.asarray(running_var, dtype=x.dtype).reshape(shape) + eps)
+    with group("batch_norm"):
+        x_hat = _named(_named(x - mean, "x - running_mean") / std, "x_hat")
+        return _affine(x_hat, weight, bias, shape)
+
+
+def _batch_norm_values(xs: list, weight, bias, eps: float) -> list:
+    """The scalar engine's batch norm: one feature, a batch of Values, the same primitive steps."""
+    if not xs or not all(isinstance(v, Value) for v in xs):
+        raise TypeError("batch_norm: a scalar batch must be a non-empty list of Values")
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is not None and not isinstance(p, Value):
+            raise TypeError(f"batch_norm: {name} for a list of Values must be a Value, got {type(p).__name__}")
+    _check_batch(len(xs), f"[{len(xs)} Values]", "batch_norm")
+    n = len(xs)
+    with group("batch_norm"):
+        mean = _named(sum(xs[1:], xs[0]) / n, "mean")
+        centered = [_named(v - mean, "x - mean") for v in xs]
+        squares = [c ** 2 for c in centered]
+        var = _named(sum(squares[1:], squares[0]) / n, "var")
+        std = _named(_named(var + eps, "var + eps").sqrt(), "std")
+        outs = []
+        for c in centered:
+            out = _named(c / std, "x_hat")
+            if weight is not None:
+                out = _named(weight * out, "gamma * x_hat")
+            if bias is not None:
+                out = _named(out + bias, "gamma * x_hat + beta" if weight is not None else "x_hat + beta")
+            outs.append(out)
+    return outs
+
+
+class BatchNormFn(Function):
+    """Batch norm as one op, with the closed-form backward.
+
+    Forward, per channel over the n values reduced together (N, or N*L, or N*H*W):
+        mu = mean(x),  var = mean((x - mu)**2),  r = 1 / sqrt(var + eps)
+        x_hat = (x - mu) * r,   y = gamma * x_hat + beta
+
+    Backward, with g = dL/dy (means and sums per channel):
+        dL/dbeta  = sum(g)              dL/dgamma = sum(g * x_hat)
+        dL/dx     = gamma * r * (g - mean(g) - x_hat * mean(g * x_hat))
+    Derivation: x_hat_i depends on x_j directly and through mu and var. With d mu/d x_j = 1/n and
+    d var/d x_j = 2 (x_j - mu)/n,  d x_hat_i/d x_j = r * (delta_ij - 1/n - x_hat_i x_hat_j / n).
+    Then dL/dx_j = sum_i (g_i gamma) d x_hat_i/d x_j, which is the line above.
+    """
+    @staticmethod
+    def forward(ctx, x, weight, bias, eps):
+        axes = (0,) + tuple(range(2, x.ndim))
+        shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+        mean = x.mean(axis=axes, keepdims=True)
+        x_hat = x - mean
+        var = (x_hat * x_hat).mean(axis=axes, keepdims=True)
+        r = 1.0 / np.sqrt(var + eps)
+        x_hat *= r
+        ctx.axes, ctx.shape, ctx.x_hat, ctx.r = axes, shape, x_hat, r
+        ctx.mean, ctx.var = mean.reshape(-1), var.reshape(-1)
+        ctx.gamma = 1.0 if weight is None else weight.reshape(shape)
+        out = x_hat if weight is None else x_hat * ctx.gamma
+        return out if bias is None else out + bias.reshape(shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x_hat, axes = ctx.x_hat, ctx.axes
+        n = grad.size // grad.shape[1]
+        grad_bias = grad.sum(axis=axes)
+        grad_weight = (grad * x_hat).sum(axis=axes)
+        mean_g = grad_bias.reshape(ctx.shape) / n
+        mean_gx = grad_weight.reshape(ctx.shape) / n
+        grad_x = (ctx.gamma * ctx.r) * (grad - mean_g - x_hat * mean_gx)
+        return grad_x, grad_weight, grad_bias, None
+
+
+# ---------------------------------------------------------------- losses
+
+def mse_loss(input: Tensor, target) -> Tensor:
+    """mean((input - target)**2) over every element, as torch.nn.functional.mse_loss."""
+    target_data = target.data if isinstance(target, Tensor) else np.asarray(target)
+    if np.shape(target_data) != input.shape:
+        raise ValueError(f"mse_loss: input has shape {input.shape}, target has shape {np.shape(target_data)}")
+    return ((input - target) ** 2).mean()
+
+
+def cross_entropy(logits: Tensor, targets) -> Tensor:
+    """Mean over the batch of -log softmax(logits)[target]; logits (N, C), targets N class indices.
+
+    log softmax(z)_k = z_k - m - log(sum_j exp(z_j - m)), with m = max_j z_j held constant: shifting by
+    m changes nothing mathematically and keeps exp from overflowing.
+    """
+    if not isinstance(logits, Tensor) or logits.ndim != 2:
+        raise ValueError(f"cross_entropy: logits must be a Tensor of shape (N, C), got "
+                         f"{getattr(logits, 'shape', type(logits).__name__)}")
+    targets = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
+    n, c = logits.shape
+    if targets.shape != (n,):
+        raise ValueError(f"cross_entropy: targets must have shape ({n},) for logits of shape {logits.shape}, "
+                         f"got {targets.shape}")
+    if targets.dtype.kind not in "iu" and not (targets.dtype.kind == "f" and np.all(targets == np.round(targets))):
+        raise TypeError(f"cross_entropy: targets must be integer class indices, got dtype {targets.dtype}")
+    targets = targets.astype(np.int64)
+    if n and (targets.min() < 0 or targets.max() >= c):
+        raise ValueError(f"cross_entropy: target class out of range [0, {c}): got {targets.min()}..{targets.max()}")
+    one_hot = np.zeros(logits.shape, dtype=logits.dtype)
+    one_hot[np.arange(n), targets] = 1
+    shifted = logits - logits.data.max(axis=1, keepdims=True)
+    log_probs = shifted - shifted.exp().sum(axis=1, keepdims=True).log()
+    return -(log_probs * one_hot).sum() / n
+
+
+def hinge_loss(scores, targets) -> Node:
+    """mean(max(0, 1 - y * score)) with labels y in {-1, +1}: the SVM loss micrograd's demo uses.
+
+    scores: a Tensor (N,) or a list of Values; targets: N labels, each -1 or +1.
+    """
+    targets = np.asarray(targets.data if isinstance(targets, Tensor) else targets, dtype=np.float64)
+    if not np.all(np.abs(targets) == 1):
+        raise ValueError(f"hinge_loss: targets must be -1 or +1, got values {np.unique(targets)[:5]}")
+    if isinstance(scores, Tensor):
+        if scores.shape != targets.shape:
+            raise ValueError(f"hinge_loss: scores have shape {scores.shape}, targets {targets.shape}")
+        return (1 - scores * targets.astype(scores.dtype)).relu().mean()
+    scores = list(scores)
+    if len(scores) != len(targets):
+        raise ValueError(f"hinge_loss: {len(scores)} scores but {len(targets)} targets")
+    losses = [(1 - s * float(y)).relu() for s, y in zip(scores, targets)]
+    return sum(losses[1:], losses[0]) * (1.0 / len(losses))
