@@ -57,10 +57,13 @@ def batch_norm(x, weight=None, bias=None, *, eps: float = 1e-5, fused: bool = Fa
     x: a Tensor (N, C), (N, C, L) or (N, C, H, W), statistics per channel over every other axis;
        or a list of Values (one feature over a batch), which always takes the composed path.
     weight, bias: gamma and beta, shape (C,) (a Value each for the scalar path), or None.
-    running_mean, running_var: numpy arrays (C,); when given, they replace the batch statistics
+    running_mean, running_var: numpy arrays or Tensors (C,); when given, they replace the batch statistics
        (what BatchNorm does in eval()); they are constants of the graph, never differentiated.
     """
     if isinstance(x, (list, tuple)):
+        if running_mean is not None or running_var is not None:
+            raise ValueError("batch_norm: running statistics apply to Tensors; a list of Values is always "
+                             "normalized with its own batch statistics")
         return _batch_norm_values(list(x), weight, bias, eps)
     axes = _stat_axes(x, "batch_norm")
     _check_param(weight, x, "weight", "batch_norm")
@@ -114,12 +117,15 @@ def _batch_norm_eval(x: Tensor, weight, bias, eps, running_mean, running_var):
     if running_mean is None or running_var is None:
         raise ValueError("batch_norm: give both running_mean and running_var, or neither")
     shape = _channel_shape(x)
+    stats = []
     for name, stat in (("running_mean", running_mean), ("running_var", running_var)):
-        if np.shape(stat) != (x.shape[1],):
-            raise ValueError(f"batch_norm: {name} has shape {np.shape(stat)}, expected ({x.shape[1]},) "
+        stat = np.asarray(stat.data if isinstance(stat, Tensor) else stat)
+        if stat.shape != (x.shape[1],):
+            raise ValueError(f"batch_norm: {name} has shape {stat.shape}, expected ({x.shape[1]},) "
                              f"for input of shape {x.shape}")
-    mean = np.asarray(running_mean, dtype=x.dtype).reshape(shape)
-    std = np.sqrt(np.asarray(running_var, dtype=x.dtype).reshape(shape) + eps)
+        stats.append(stat.astype(x.dtype).reshape(shape))
+    mean, var = stats
+    std = np.sqrt(var + eps)
     with group("batch_norm"):
         x_hat = _named(_named(x - mean, "x - running_mean") / std, "x_hat")
         return _affine(x_hat, weight, bias, shape)
@@ -196,9 +202,12 @@ class BatchNormFn(Function):
 
 def mse_loss(input: Tensor, target) -> Tensor:
     """mean((input - target)**2) over every element, as torch.nn.functional.mse_loss."""
-    target_data = target.data if isinstance(target, Tensor) else np.asarray(target)
-    if np.shape(target_data) != input.shape:
-        raise ValueError(f"mse_loss: input has shape {input.shape}, target has shape {np.shape(target_data)}")
+    if not isinstance(input, Tensor):
+        raise TypeError(f"mse_loss: input must be a Tensor, got {type(input).__name__}")
+    if not isinstance(target, Tensor):
+        target = np.asarray(target, dtype=input.dtype)
+    if target.shape != input.shape:
+        raise ValueError(f"mse_loss: input has shape {input.shape}, target has shape {target.shape}")
     return ((input - target) ** 2).mean()
 
 
@@ -208,9 +217,10 @@ def cross_entropy(logits: Tensor, targets) -> Tensor:
     log softmax(z)_k = z_k - m - log(sum_j exp(z_j - m)), with m = max_j z_j held constant: shifting by
     m changes nothing mathematically and keeps exp from overflowing.
     """
-    if not isinstance(logits, Tensor) or logits.ndim != 2:
-        raise ValueError(f"cross_entropy: logits must be a Tensor of shape (N, C), got "
-                         f"{getattr(logits, 'shape', type(logits).__name__)}")
+    if not isinstance(logits, Tensor):
+        raise TypeError(f"cross_entropy: logits must be a Tensor of shape (N, C), got {type(logits).__name__}")
+    if logits.ndim != 2:
+        raise ValueError(f"cross_entropy: logits must have shape (N, C), got {logits.shape}")
     targets = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
     n, c = logits.shape
     if targets.shape != (n,):
@@ -234,6 +244,8 @@ def hinge_loss(scores, targets) -> Node:
     scores: a Tensor (N,) or a list of Values; targets: N labels, each -1 or +1.
     """
     targets = np.asarray(targets.data if isinstance(targets, Tensor) else targets, dtype=np.float64)
+    if targets.size == 0:
+        raise ValueError("hinge_loss: needs at least one score and target, got none")
     if not np.all(np.abs(targets) == 1):
         raise ValueError(f"hinge_loss: targets must be -1 or +1, got values {np.unique(targets)[:5]}")
     if isinstance(scores, Tensor):
