@@ -3,6 +3,7 @@
 Two engines, one graph: `Value` (a Python float per node, micrograd-like) and `Tensor` (a numpy
 array per node, PyTorch-like). Ops are `Function`s with forward and backward side by side (ops.py).
 """
+from .check_nodes import NodeReport, check_nodes
 from .function import Context, Function
 from .gradcheck import GradcheckError, gradcheck
 from .graph import Group, Node, Step, backward_steps, group, is_grad_enabled, no_grad, topological_order, unbroadcast
@@ -11,6 +12,6 @@ from .value import Value
 
 __version__ = "0.1.0"
 
-__all__ = ["Context", "Function", "GradcheckError", "Group", "Node", "Step", "Tensor", "Value",
-           "backward_steps", "gradcheck", "group", "is_grad_enabled", "no_grad", "topological_order",
+__all__ = ["Context", "Function", "GradcheckError", "Group", "Node", "NodeReport", "Step", "Tensor", "Value",
+           "backward_steps", "check_nodes", "gradcheck", "group", "is_grad_enabled", "no_grad", "topological_order",
            "unbroadcast", "__version__"]

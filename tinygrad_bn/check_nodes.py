@@ -1,0 +1,289 @@
+"""check_nodes: every node's gradient against a finite difference, and the first one that is wrong.
+
+`gradcheck` asks "are the gradients of the inputs right?". When they are not, it cannot say where
+the mistake is. `check_nodes(output)` checks EVERY node of the graph, in the order backward visits
+them, and points at the root cause:
+
+    analytic[node] = node.grad after one backward pass from output
+    numeric[node]  = (output(node + eps) - output(node - eps)) / (2 eps), element by element
+
+The numeric value needs no formula: the graph remembers how each node was made (its Function and its
+inputs), so the checker puts a perturbed copy of the node's value in its place and re-runs only the
+ops downstream of it (`forward` on copies of their inputs; the real graph is never changed).
+
+Why the FIRST wrong node in backward order is the root cause: backward gives a node its gradient
+only after every node that uses it (its consumers) has been handled. If a node's gradient is wrong
+while all of its consumers' gradients are right, the mistake is in what one of those consumers'
+Functions sent back along the edge: its `backward`. Everything upstream of that node is then wrong
+too, but only because the wrong value flowed on. So the report names
+
+    report.first_bad    the first node, in backward order, whose gradient disagrees (None if all agree)
+    report.culprits     the consumer nodes whose Function's backward sent it a wrong gradient, found
+                        by checking each edge on its own (perturb the node as seen by one consumer)
+    report.culprit_op   the name of that Function ("Mul", "BatchNormFn", ...)
+
+For a node whose gradient a student derived by hand, pass `grads={node: gradient}`: those claims
+are checked instead of a backward pass (that is how the batch-norm exercise is graded).
+
+Float64 only: in float32 a finite difference keeps too few digits to tell right from wrong.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .function import Context
+from .graph import Node, backward_steps, topological_order
+
+
+class NodeCheck:
+    """One row of the report: a node, its analytic and numeric d(output)/d(node), and the verdict.
+
+    `exact` is bitwise equality (as the classic `cmp` helper prints it; a finite difference is rarely
+    exact, so `close` is the verdict): |analytic - numeric| <= atol + rtol * |numeric| everywhere.
+    """
+    __slots__ = ("node", "name", "op", "shape", "analytic", "numeric", "exact", "close", "max_diff", "worst")
+
+    def __init__(self, node, name, analytic, numeric, atol, rtol):
+        self.node, self.name, self.op = node, name, node.op or "leaf"
+        self.shape = tuple(np.shape(node.data))
+        self.analytic, self.numeric = analytic, numeric
+        diff = np.abs(analytic - numeric)
+        self.exact = bool(np.array_equal(analytic, numeric))
+        self.close = bool(np.all(diff <= atol + rtol * np.abs(numeric)))
+        self.max_diff = float(diff.max()) if diff.size else 0.0
+        self.worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(diff)), diff.shape)) if diff.size else ()
+
+    @property
+    def expected(self) -> float:
+        """The numeric value at the element where the two disagree most."""
+        return float(self.numeric[self.worst])
+
+    @property
+    def got(self) -> float:
+        """The analytic value at that element."""
+        return float(self.analytic[self.worst])
+
+    def describe(self) -> str:
+        """`x_hat (Div, f64[4,3])`: how the report and the exercise checker name a node."""
+        return f"{self.name} ({self.op}, {_type(self.shape)})"
+
+
+class NodeReport:
+    """What `check_nodes` found: `rows` in backward order, `first_bad`, `culprits`, `culprit_op`."""
+
+    def __init__(self, rows, first_bad, culprits, names, claimed, eps, atol, rtol):
+        self.rows = rows
+        self.names = names  # {node: the name rows use}, for every node of the graph
+        self.first_bad = first_bad
+        self.culprits = culprits
+        self.culprit_op = culprits[0].op if culprits else None
+        self.claimed = claimed
+        self.eps, self.atol, self.rtol = eps, atol, rtol
+
+    @property
+    def ok(self) -> bool:
+        return self.first_bad is None
+
+    def row(self, node) -> NodeCheck:
+        """The row of one node (a KeyError if the node was not checked)."""
+        for r in self.rows:
+            if r.node is node:
+                return r
+        raise KeyError(f"check_nodes: {node!r} is not in this report")
+
+    @property
+    def max_diff(self) -> float:
+        return max((r.max_diff for r in self.rows), default=0.0)
+
+    def verdict(self) -> str:
+        """One paragraph: all agree, or which node is first wrong and which op's backward sent it."""
+        if self.ok:
+            return (f"every gradient agrees with its finite difference ({len(self.rows)} nodes, "
+                    f"largest difference {self.max_diff:.3g})")
+        bad = self.row(self.first_bad)
+        where = f" at element {list(bad.worst)}" if bad.shape else ""
+        lines = [f"first wrong gradient, in backward order: {bad.describe()}",
+                 f"  expected (finite difference) {bad.expected:.10g}, got {bad.got:.10g}{where}; "
+                 f"largest difference {bad.max_diff:.3g}"]
+        if self.claimed:
+            lines.append(f"  the gradient you derived for {bad.name} is wrong; the ones before it are right")
+        elif self.culprits:
+            names = ", ".join(self.names[c] for c in self.culprits)
+            lines.append(f"  it was sent by {self.culprit_op}.backward (at node {names}): every gradient "
+                         f"before it is right, so that backward is the mistake")
+        else:
+            lines.append("  each edge into it agrees on its own, only their sum does not (a tolerance "
+                         "edge case): loosen atol/rtol or change eps")
+        return "\n".join(lines)
+
+    def table(self) -> str:
+        """The rows as the classic `cmp` table: name, op, shape, exact?, close?, max difference."""
+        head = ("node", "op", "shape", "exact", "close", "max diff", "analytic", "numeric")
+        body = []
+        for r in self.rows:
+            mark = "  <- first wrong" if r.node is self.first_bad else ""
+            body.append((r.name, r.op, _type(r.shape), str(r.exact), str(r.close), f"{r.max_diff:.2e}",
+                         f"{r.got:.6g}", f"{r.expected:.6g}" + mark))
+        widths = [max(len(row[i]) for row in [head] + body) for i in range(len(head) - 1)]
+        fmt = "  ".join(f"{{:<{w}}}" for w in widths) + "  {}"
+        return "\n".join(fmt.format(*row).rstrip() for row in [head] + body)
+
+    def __str__(self):
+        return (f"check_nodes: {len(self.rows)} nodes in backward order (eps={self.eps:g}, atol={self.atol:g}, "
+                f"rtol={self.rtol:g}; analytic and numeric at each node's worst element)\n"
+                f"{self.table()}\n{self.verdict()}")
+
+    def __repr__(self):
+        first = "None" if self.ok else self.row(self.first_bad).describe()
+        return f"<NodeReport {len(self.rows)} nodes, first_bad={first}, culprit_op={self.culprit_op}>"
+
+
+def check_nodes(output: Node, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
+                grads: dict | None = None) -> NodeReport:
+    """Check d(output)/d(node) for every node of output's graph against central finite differences.
+
+    output: a Value, or a Tensor with one element (a loss), built in float64.
+    grads:  optional {node: gradient}; when given, exactly these claimed gradients are checked
+            (no backward pass), e.g. gradients derived by hand.
+    Returns a NodeReport. The graph's data and every node's .grad are left as they were.
+    """
+    if not isinstance(output, Node):
+        raise TypeError(f"check_nodes: output must be a Value or a Tensor, got {type(output).__name__}")
+    if np.size(output.data) != 1:
+        raise ValueError(f"check_nodes: the output must be one number (a loss), got shape {np.shape(output.data)}; "
+                         f"reduce it first, e.g. (out * weights).sum()")
+    if not eps > 0:
+        raise ValueError(f"check_nodes: eps must be positive, got {eps!r}")
+    order = topological_order(output)
+    names = _node_names(order)
+    for node in order:
+        if np.asarray(node.data).dtype != np.float64:
+            raise TypeError(f"check_nodes: node {names[node]} ({node.op or 'leaf'}) holds "
+                            f"{np.asarray(node.data).dtype} data; finite differences need float64 "
+                            f"(build the graph from Tensor(..., dtype=np.float64))")
+    if grads is None:
+        analytic, sends = _backward_pass(output, order)
+        checked = list(reversed(order))
+    else:
+        analytic, sends = _claimed(grads, order, names), None
+        checked = [n for n in reversed(order) if n in analytic]
+    position = {node: i for i, node in enumerate(order)}
+    rows = [NodeCheck(node, names[node], analytic[node], _numeric(order, position[node], node, eps), atol, rtol)
+            for node in checked]
+    first_bad = next((r.node for r in rows if not r.close), None)
+    culprits = ()
+    if first_bad is not None and sends is not None:
+        culprits = tuple(c for c in order if _edge_is_wrong(order, position, first_bad, c, sends, eps, atol, rtol))
+    return NodeReport(rows, first_bad, culprits, names, grads is not None, eps, atol, rtol)
+
+
+# ---------------------------------------------------------------- the two sides of the comparison
+
+def _backward_pass(output, order):
+    """One backward pass on the real graph with every node treated as requiring grad; returns each
+    node's gradient and what each node sent to its inputs. Every .grad and requires_grad is restored."""
+    saved = [(node.grad, node.requires_grad) for node in order]
+    try:
+        for node in order:
+            node.requires_grad = True
+            node.zero_grad()
+        sends = {step.node: step.sends for step in backward_steps(output)}
+        analytic = {node: _as_array(node.grad, node) for node in order}
+    finally:
+        for node, (grad, requires_grad) in zip(order, saved):
+            node.grad, node.requires_grad = grad, requires_grad
+    return analytic, sends
+
+
+def _claimed(grads, order, names):
+    """The gradients given by hand, as arrays of their nodes' shapes."""
+    in_graph = set(order)
+    claimed = {}
+    for node, grad in grads.items():
+        if node not in in_graph:
+            raise ValueError(f"check_nodes: grads has a key that is not a node of this graph: {node!r}")
+        array = _as_array(grad, node)
+        if array.shape != np.shape(node.data):
+            raise ValueError(f"check_nodes: the gradient given for {names[node]} has shape {array.shape}, "
+                             f"the node has shape {np.shape(node.data)}")
+        claimed[node] = array
+    return claimed
+
+
+def _as_array(grad, node) -> np.ndarray:
+    """A gradient as a float64 array of the node's shape (None, a backward that never reached it, is 0)."""
+    if grad is None:
+        return np.zeros(np.shape(node.data))
+    return np.array(grad.data if isinstance(grad, Node) else grad, dtype=np.float64)
+
+
+def _numeric(order, start, node, eps, consumer=None) -> np.ndarray:
+    """Central difference of the output with respect to every element of `node` (order[start])."""
+    value = np.array(node.data, dtype=np.float64)
+    grad = np.zeros(value.shape)
+    for i in np.ndindex(value.shape):
+        plus, minus = value.copy(), value.copy()
+        plus[i] += eps
+        minus[i] -= eps
+        up = _replay(order, start, node, _like(plus, node), consumer)
+        down = _replay(order, start, node, _like(minus, node), consumer)
+        grad[i] = (up - down) / (2 * eps)
+    return grad
+
+
+def _like(array, node):
+    """A perturbed value in the node's own form: a float for a Value, an array for a Tensor."""
+    return float(array) if not isinstance(node.data, np.ndarray) else array
+
+
+def _replay(order, start, node, value, consumer=None) -> float:
+    """The output's value when `node` holds `value` (as seen by every consumer, or only by
+    `consumer`): re-run, in topological order, exactly the ops whose inputs changed."""
+    output = order[-1]
+    changed = {output: value} if node is output else {}
+    for n in order[start + 1:]:
+        direct = (consumer is None or n is consumer) and any(p is node for p in n._inputs)
+        if not direct and not any(isinstance(p, Node) and p in changed for p in n._inputs):
+            continue
+        raw = []
+        for p in n._inputs:
+            if p is node and (consumer is None or n is consumer):
+                raw.append(_copy(value))
+            elif isinstance(p, Node):
+                raw.append(_copy(changed[p] if p in changed else p.data))
+            else:
+                raw.append(_copy(p))
+        ctx = Context()
+        ctx._Context__inputs = n._inputs  # what Function.apply gives a ctx: needs_input_grad works
+        changed[n] = n._fn.forward(ctx, *raw)
+    return float(np.asarray(changed.get(output, output.data), dtype=np.float64).reshape(-1)[0])
+
+
+def _copy(x):
+    """A private copy of an array for a replayed forward (which may write into its inputs)."""
+    return np.array(x) if isinstance(x, np.ndarray) else x
+
+
+def _edge_is_wrong(order, position, node, consumer, sends, eps, atol, rtol) -> bool:
+    """Did `consumer`'s backward send `node` a wrong gradient? Compare what it sent (summed over the
+    argument positions where node appears) with the finite difference through that consumer alone."""
+    indexes = [i for i, p in enumerate(consumer._inputs) if p is node]
+    if not indexes:
+        return False
+    sent = np.zeros(np.shape(node.data))
+    for i in indexes:
+        if consumer in sends and sends[consumer][i] is not None:
+            sent = sent + _as_array(sends[consumer][i], node)
+    numeric = _numeric(order, position[node], node, eps, consumer)
+    return bool(np.any(np.abs(sent - numeric) > atol + rtol * np.abs(numeric)))
+
+
+# ---------------------------------------------------------------- names
+
+def _node_names(order) -> dict:
+    """Each node's label, or `%k` (k = its place in topological order) when it has none."""
+    return {node: node.label or f"%{k}" for k, node in enumerate(order)}
+
+
+def _type(shape) -> str:
+    return f"f64[{','.join(str(n) for n in shape)}]"
