@@ -1,0 +1,189 @@
+"""The scalar engine's speed: one training step of micrograd's demo MLP, ours against micrograd 0.1.0.
+
+    python benchmarks/scalar_engine.py [--repeats N]
+
+A step is micrograd's demo: zero the gradients, run an MLP(2 -> 16 -> 16 -> 1) with ReLU on 100
+points (two moons), the hinge loss plus an L2 penalty, then `loss.backward()`: about 66,000 graph
+nodes. The MLP below is written once, micrograd-style (Neuron, Layer, MLP), and built twice: on
+`tinygrad_bn.Value` and, when micrograd is installed, on `micrograd.engine.Value`. Both start from
+the same weights, so they build the same graph and must agree on the loss and every gradient (checked
+before timing).
+
+Steps are timed with Python's garbage collector on (the default, what users run) and with
+`gc.disable()` around the timed step only (restored right after). A timed step is the second of two
+steps run from a collected heap, as in a training loop: each micrograd graph is a web of reference
+cycles that only the collector frees, so the step finds the previous graph still waiting to be
+collected; ours was freed by reference counting when it was dropped (inside the timing). The heap is
+collected (untimed) before each pair, so no engine pays for another's garbage.
+
+After one warm-up step per engine, each repeat times our step and micrograd's back to back (in
+alternating order); the ratio is taken within the repeat, and medians are reported.
+"""
+import argparse
+import gc
+import math
+import random
+import statistics
+import time
+
+import tinygrad_bn
+from tinygrad_bn import topological_order
+
+try:
+    from micrograd.engine import Value as MicrogradValue
+except ImportError:
+    MicrogradValue = None
+
+
+# ---------------------------------------------------------------- the model, micrograd's nn.py
+
+class Neuron:
+    def __init__(self, Value, nin, rng, nonlin=True):
+        self.w = [Value(rng.uniform(-1, 1)) for _ in range(nin)]
+        self.b = Value(0.0)
+        self.nonlin = nonlin
+
+    def __call__(self, x):
+        act = sum((wi * xi for wi, xi in zip(self.w, x)), self.b)
+        return act.relu() if self.nonlin else act
+
+    def parameters(self):
+        return self.w + [self.b]
+
+
+class Layer:
+    def __init__(self, Value, nin, nout, rng, nonlin=True):
+        self.neurons = [Neuron(Value, nin, rng, nonlin) for _ in range(nout)]
+
+    def __call__(self, x):
+        out = [n(x) for n in self.neurons]
+        return out[0] if len(out) == 1 else out
+
+    def parameters(self):
+        return [p for n in self.neurons for p in n.parameters()]
+
+
+class MLP:
+    def __init__(self, Value, nin, nouts, seed=1337):
+        rng = random.Random(seed)
+        sizes = [nin] + nouts
+        self.layers = [Layer(Value, sizes[i], sizes[i + 1], rng, nonlin=i != len(nouts) - 1)
+                       for i in range(len(nouts))]
+
+    def __call__(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def parameters(self):
+        return [p for layer in self.layers for p in layer.parameters()]
+
+
+def two_moons(n=100, noise=0.1, seed=0):
+    """n points of two interleaved half circles, labels -1 and +1 (sklearn's make_moons, by hand)."""
+    rng = random.Random(seed)
+    points, labels = [], []
+    for i in range(n):
+        upper = i < n // 2
+        angle = math.pi * rng.random()
+        x, y = (math.cos(angle), math.sin(angle)) if upper else (1 - math.cos(angle), 0.5 - math.sin(angle))
+        points.append([x + rng.gauss(0, noise), y + rng.gauss(0, noise)])
+        labels.append(1.0 if upper else -1.0)
+    return points, labels
+
+
+def step(Value, model, points, labels):
+    """micrograd's demo step: zero grads, forward, hinge loss + L2 penalty, backward. Returns the loss."""
+    for p in model.parameters():
+        p.grad = 0.0
+    inputs = [list(map(Value, row)) for row in points]
+    scores = list(map(model, inputs))
+    losses = [(1 + -yi * si).relu() for yi, si in zip(labels, scores)]
+    data_loss = sum(losses) * (1.0 / len(losses))
+    reg_loss = 1e-4 * sum(p * p for p in model.parameters())
+    loss = data_loss + reg_loss
+    loss.backward()
+    return loss
+
+
+# ---------------------------------------------------------------- measuring
+
+def count_micrograd_nodes(output):
+    seen, stack = {output}, [output]
+    while stack:
+        for child in stack.pop()._prev:
+            if child not in seen:
+                seen.add(child)
+                stack.append(child)
+    return len(seen)
+
+
+def timed_step(run, collector_on):
+    """Seconds for the second of two calls of run() (a training loop's steady state: micrograd's
+    previous graph is garbage waiting for the collector), from a collected heap, the collector on or off."""
+    gc.collect()
+    run()
+    was_enabled = gc.isenabled()
+    if not collector_on:
+        gc.disable()
+    try:
+        start = time.perf_counter()
+        run()
+        return time.perf_counter() - start
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7, help="timed steps per engine and mode (default 7)")
+    args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error(f"--repeats must be at least 1, got {args.repeats}")
+
+    points, labels = two_moons()
+    engines = {"tinygrad_bn": tinygrad_bn.Value}
+    if MicrogradValue is not None:
+        engines["micrograd"] = MicrogradValue
+    models = {name: MLP(Value, 2, [16, 16, 1]) for name, Value in engines.items()}
+    runs = {name: (lambda V=Value, m=models[name]: step(V, m, points, labels)) for name, Value in engines.items()}
+
+    loss = runs["tinygrad_bn"]()  # also the warm-up
+    nodes = len(topological_order(loss))
+    print(f"MLP(2 -> 16 -> 16 -> 1), {len(points)} points, hinge loss + L2: one step is forward + backward")
+    print(f"tinygrad_bn: {nodes} nodes per step, loss {loss.data:.6f}")
+    del loss
+    if MicrogradValue is None:
+        print("micrograd is not installed (pip install micrograd==0.1.0): our numbers only")
+    else:
+        reference = runs["micrograd"]()
+        micrograd_nodes = count_micrograd_nodes(reference)
+        grads = [(p.grad, q.grad) for p, q in zip(*(models[name].parameters() for name in engines))]
+        worst = max(abs(g - h) for g, h in grads)
+        print(f"micrograd:   {micrograd_nodes} nodes per step, loss {reference.data:.6f}, "
+              f"largest gradient difference from ours {worst:.1e}")
+        del reference
+        if worst > 1e-9:
+            raise SystemExit("the two engines disagree on the gradients: the comparison would be meaningless")
+
+    for collector_on in (True, False):
+        times = {name: [] for name in engines}
+        for repeat in range(args.repeats):
+            order = list(engines) if repeat % 2 == 0 else list(reversed(engines))
+            for name in order:
+                times[name].append(timed_step(runs[name], collector_on))
+        gc.collect()
+        ours = statistics.median(times["tinygrad_bn"])
+        line = (f"collector {'on ' if collector_on else 'off'}: tinygrad_bn {ours * 1e3:7.1f} ms/step "
+                f"{ours / nodes * 1e6:5.2f} us/node")
+        if MicrogradValue is not None:
+            theirs = statistics.median(times["micrograd"])
+            ratio = statistics.median(m / t for m, t in zip(times["micrograd"], times["tinygrad_bn"]))
+            line += (f" | micrograd {theirs * 1e3:7.1f} ms/step {theirs / micrograd_nodes * 1e6:5.2f} us/node"
+                     f" | micrograd/ours {ratio:.2f}x (median of {args.repeats} per-repeat ratios)")
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
