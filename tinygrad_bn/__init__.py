@@ -9,6 +9,7 @@ from .gradcheck import GradcheckError, gradcheck
 from .graph import Group, Node, Step, backward_steps, group, is_grad_enabled, no_grad, topological_order, unbroadcast
 from .tensor import Tensor
 from .value import Value
+from . import functional, nn, optim
 
 __version__ = "0.1.0"
 
