@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import __version__
+from . import __version__, demo
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -12,7 +12,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tinygrad-bn",
         description="An educational autodiff engine: train with batch norm, draw and step through its graphs.")
     parser.add_argument("--version", action="version", version=f"tinygrad-bn {__version__}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    demo_parser = commands.add_parser("demo", help="train the same MLP with and without batch norm",
+                                      description=demo.__doc__.splitlines()[0])
+    demo.add_arguments(demo_parser)
+    demo_parser.set_defaults(run=demo.run)
     return parser
 
 

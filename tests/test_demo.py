@@ -1,0 +1,84 @@
+"""The training demo: it runs, measures the lecture's claims, and handles the plot extra."""
+import builtins
+import io
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tinygrad_bn import demo, nn
+from tinygrad_bn.cli import main as cli_main
+
+
+def _table_rows(text):
+    rows = {}
+    for name in ("without BN", "with BN"):
+        match = re.search(rf"^{name}\s+(\S+(?: reached)?)\s+([\d.]+)\s+([\d.]+)$", text, re.M)
+        assert match, f"no table row for {name!r} in:\n{text}"
+        rows[name] = match.groups()
+    return rows
+
+
+def test_demo_trains_both_networks_and_batch_norm_gets_there_first():
+    out = io.StringIO()
+    assert demo.main(["--epochs", "60", "--no-plot"], out=out) == 0
+    text = out.getvalue()
+    rows = _table_rows(text)
+    bn_epochs = int(rows["with BN"][0])
+    plain = rows["without BN"][0]
+    assert plain == "not reached" or bn_epochs < int(plain)
+    assert float(rows["with BN"][1]) >= 0.95
+    assert "one at a time" in text
+
+
+def test_eval_one_at_a_time_matches_batch_eval():
+    x, y = demo.make_spirals(n_per_class=32, seed=1)
+    model = demo.make_model(True, seed=1)
+    demo.train(model, x, y, epochs=3, batch_size=16, lr=0.1, seed=1, target=0.9, name="t", out=io.StringIO())
+    model.eval()
+    singles = np.array([demo.accuracy(model, x[i:i + 1], y[i:i + 1]) for i in range(len(x))])
+    assert singles.mean() == pytest.approx(demo.accuracy(model, x, y))
+    assert any(isinstance(m, nn.BatchNorm1d) and m.num_batches_tracked == 12 for m in model)
+
+
+def test_spirals_are_two_balanced_classes():
+    x, y = demo.make_spirals(n_per_class=50, seed=3)
+    assert x.shape == (100, 2) and np.bincount(y).tolist() == [50, 50]
+
+
+def test_plot_is_written_with_matplotlib(tmp_path):
+    pytest.importorskip("matplotlib", reason="matplotlib (the plot extra) is not installed")
+    path = tmp_path / "curves.png"
+    out = io.StringIO()
+    assert demo.main(["--epochs", "2", "--plot", str(path)], out=out) == 0
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
+
+
+def test_without_matplotlib_it_says_how_to_get_a_plot(tmp_path, monkeypatch):
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name.startswith("matplotlib"):
+            raise ImportError("no matplotlib here")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    out = io.StringIO()
+    assert demo.main(["--epochs", "1", "--plot", str(tmp_path / "p.png")], out=out) == 0
+    assert "pip install 'tinygrad_bn[plot]'" in out.getvalue()
+    assert not (tmp_path / "p.png").exists()
+
+
+def test_cli_demo_rejects_zero_epochs(capsys):
+    assert cli_main(["demo", "--epochs", "0", "--no-plot"]) == 2
+    assert "--epochs must be at least 1" in capsys.readouterr().out
+
+
+def test_cli_version_and_help():
+    version = subprocess.run([sys.executable, "-m", "tinygrad_bn", "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and re.match(r"tinygrad-bn \d+\.\d+\.\d+", version.stdout)
+    help_text = subprocess.run([sys.executable, "-m", "tinygrad_bn", "--help"], capture_output=True, text=True)
+    assert help_text.returncode == 0 and "demo" in help_text.stdout
