@@ -12,6 +12,8 @@ node, BatchNormFn, whose backward is the closed form derived in its docstring.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .function import Function
@@ -78,7 +80,7 @@ def batch_norm_train(x: Tensor, weight, bias, eps: float, fused: bool):
     """Batch norm with batch statistics; returns (out, batch mean, biased batch var) for BatchNorm's
     running averages (the statistics as (C,) numpy arrays, taken from the graph, not recomputed)."""
     axes = _stat_axes(x, "batch_norm")
-    _check_batch(x.size // x.shape[1], x.shape, "batch_norm")
+    _check_batch(math.prod(x.shape[:1] + x.shape[2:]), x.shape, "batch_norm")
     if fused:
         out = BatchNormFn.apply(x, weight, bias, eps)
         if out._ctx is None:  # no graph was recorded (no_grad): the statistics were not kept
@@ -170,32 +172,45 @@ class BatchNormFn(Function):
     Derivation: x_hat_i depends on x_j directly and through mu and var. With d mu/d x_j = 1/n and
     d var/d x_j = 2 (x_j - mu)/n,  d x_hat_i/d x_j = r * (delta_ij - 1/n - x_hat_i x_hat_j / n).
     Then dL/dx_j = sum_i (g_i gamma) d x_hat_i/d x_j, which is the line above.
+
+    Computed for speed (benchmarks/batch_norm.py), the same formulas: x is viewed as (N, C, L), with
+    L = 1 or the spatial size, so each per-channel sum is one np.einsum that reads its arrays once
+    and allocates nothing of their size. Forward allocates two arrays of x's size (x - mu, scaled in
+    place into x_hat and saved; y, shifted in place by beta); backward one (dL/dx, built in place).
+    Fewer arrays is the point: fresh memory costs a page fault per page on first touch, more than
+    the arithmetic done in it.
     """
     @staticmethod
     def forward(ctx, x, weight, bias, eps):
-        axes = (0,) + tuple(range(2, x.ndim))
-        shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
-        mean = x.mean(axis=axes, keepdims=True)
-        x_hat = x - mean
-        var = (x_hat * x_hat).mean(axis=axes, keepdims=True)
+        ctx.shape = x.shape
+        x = x.reshape(x.shape[0], x.shape[1], math.prod(x.shape[2:]))  # (N, C, L): a view of x
+        n = x.shape[0] * x.shape[2]
+        mean = np.einsum("ncl->c", x) / n
+        x_hat = x - mean[:, None]                                  # x - mu ...
+        var = np.einsum("ncl,ncl->c", x_hat, x_hat) / n
         r = 1.0 / np.sqrt(var + eps)
-        x_hat *= r
-        ctx.axes, ctx.shape, ctx.x_hat, ctx.r = axes, shape, x_hat, r
-        ctx.mean, ctx.var = mean.reshape(-1), var.reshape(-1)
-        ctx.gamma = 1.0 if weight is None else weight.reshape(shape)
-        out = x_hat if weight is None else x_hat * ctx.gamma
-        return out if bias is None else out + bias.reshape(shape)
+        x_hat *= r[:, None]                                        # ... times r, in place: x_hat
+        ctx.x_hat, ctx.r, ctx.n, ctx.gamma, ctx.mean, ctx.var = x_hat, r, n, weight, mean, var
+        out = x_hat if weight is None else x_hat * weight[:, None]
+        if bias is not None:
+            if out is x_hat or out.dtype != np.promote_types(out.dtype, bias.dtype):
+                out = out + bias[:, None]
+            else:
+                out += bias[:, None]                               # in place: no third array
+        return out.reshape(ctx.shape)
 
     @staticmethod
     def backward(ctx, grad):
-        x_hat, axes = ctx.x_hat, ctx.axes
-        n = grad.size // grad.shape[1]
-        grad_bias = grad.sum(axis=axes)
-        grad_weight = (grad * x_hat).sum(axis=axes)
-        mean_g = grad_bias.reshape(ctx.shape) / n
-        mean_gx = grad_weight.reshape(ctx.shape) / n
-        grad_x = (ctx.gamma * ctx.r) * (grad - mean_g - x_hat * mean_gx)
-        return grad_x, grad_weight, grad_bias, None
+        x_hat, n = ctx.x_hat, ctx.n
+        grad = grad.reshape(x_hat.shape)
+        grad_bias = np.einsum("ncl->c", grad)                      # sum(g)
+        grad_weight = np.einsum("ncl,ncl->c", grad, x_hat)         # sum(g * x_hat)
+        scale = ctx.r if ctx.gamma is None else ctx.gamma * ctx.r  # gamma * r
+        grad_x = x_hat * (grad_weight / n)[:, None]                # x_hat * mean(g * x_hat)
+        np.subtract(grad, grad_x, out=grad_x)                      # g - x_hat * mean(g * x_hat)
+        grad_x -= (grad_bias / n)[:, None]                         #   - mean(g)
+        grad_x *= scale[:, None]                                   # times gamma * r
+        return grad_x.reshape(ctx.shape), grad_weight, grad_bias, None
 
 
 # ---------------------------------------------------------------- losses

@@ -1,0 +1,162 @@
+"""Batch norm's speed: forward + backward of the composed graph, the fused op, plain numpy and torch.
+
+    python benchmarks/batch_norm.py [--repeats N] [--calls N]
+
+For (256, 64) and (32, 16, 16, 16), in float32 and float64, one call is a batch norm with weight and
+bias in training mode, forward and then backward of a fixed upstream gradient, four ways:
+
+    composed  tinygrad_bn.functional.batch_norm(x, w, b): the graph of primitive ops (about a dozen nodes)
+    fused     batch_norm(..., fused=True): one BatchNormFn node, the closed-form backward
+    numpy     the same closed form written plainly in numpy below: no graph, no nodes
+    torch     torch.nn.functional.batch_norm on 1 thread (torch.set_num_threads(1)), when installed
+
+All four are checked to agree before timing. After a warm-up, each repeat times `--calls` calls of
+every variant back to back (the order rotating from repeat to repeat), and ratios are taken within
+the repeat; the table shows medians over repeats. Taking ratios within a repeat matters here: the
+allocator's and the machine's state swing single timings by up to 3x, and mostly move every variant
+together.
+"""
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+from tinygrad_bn import Tensor
+from tinygrad_bn.functional import batch_norm
+
+try:
+    import torch
+except ImportError:
+    torch = None
+
+SHAPES = [(256, 64), (32, 16, 16, 16)]
+DTYPES = [np.float32, np.float64]
+EPS = 1e-5
+
+
+def numpy_batch_norm(x, gamma, beta, grad, eps=EPS):
+    """Forward and backward of batch norm in plain numpy, the textbook closed form (no graph).
+    Returns (out, dx, dgamma, dbeta)."""
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    n = x.size // x.shape[1]
+    gamma, beta = gamma.reshape(shape), beta.reshape(shape)
+    mean = x.mean(axis=axes, keepdims=True)
+    centered = x - mean
+    var = (centered ** 2).mean(axis=axes, keepdims=True)
+    rstd = 1.0 / np.sqrt(var + eps)
+    x_hat = centered * rstd
+    out = gamma * x_hat + beta
+    dbeta = grad.sum(axis=axes)
+    dgamma = (grad * x_hat).sum(axis=axes)
+    dx = gamma * rstd / n * (n * grad - dbeta.reshape(shape) - x_hat * dgamma.reshape(shape))
+    return out, dx, dgamma, dbeta
+
+
+def make_variants(shape, dtype, seed=0):
+    """{name: call} where call() runs forward + backward once and returns (out, dx, dgamma, dbeta)."""
+    rng = np.random.default_rng(seed)
+    x_data = (rng.standard_normal(shape) * 2 + 0.5).astype(dtype)
+    gamma_data = rng.uniform(0.5, 1.5, shape[1]).astype(dtype)
+    beta_data = rng.standard_normal(shape[1]).astype(dtype)
+    grad = rng.standard_normal(shape).astype(dtype)
+    leaves = [Tensor(a, requires_grad=True) for a in (x_data, gamma_data, beta_data)]
+
+    def ours(fused):
+        def call():
+            for leaf in leaves:
+                leaf.grad = None
+            out = batch_norm(*leaves, eps=EPS, fused=fused)
+            out.backward(grad)
+            return (out.data,) + tuple(leaf.grad for leaf in leaves)
+        return call
+
+    variants = {"composed": ours(False), "fused": ours(True),
+                "numpy": lambda: numpy_batch_norm(x_data, gamma_data, beta_data, grad)}
+    if torch is not None:
+        t_leaves = [torch.tensor(a, requires_grad=True) for a in (x_data, gamma_data, beta_data)]
+        t_grad = torch.tensor(grad)
+
+        def torch_call():
+            for leaf in t_leaves:
+                leaf.grad = None
+            out = torch.nn.functional.batch_norm(t_leaves[0], None, None, t_leaves[1], t_leaves[2],
+                                                 training=True, eps=EPS)
+            out.backward(t_grad)
+            return (out.detach().numpy(),) + tuple(leaf.grad.numpy() for leaf in t_leaves)
+        variants["torch"] = torch_call
+    return variants
+
+
+def check_agreement(variants, dtype):
+    """Every variant's output and gradients match numpy's, or the timing would compare different work."""
+    reference = variants["numpy"]()
+    tolerance = 1e-3 if dtype == np.float32 else 1e-9
+    for name, call in variants.items():
+        for what, ours, theirs in zip(("out", "dx", "dgamma", "dbeta"), call(), reference):
+            scale = max(1.0, float(np.abs(theirs).max()))
+            worst = float(np.abs(ours - theirs).max()) / scale
+            if not worst <= tolerance:
+                raise SystemExit(f"{name} disagrees with numpy on {what}: relative difference {worst:.2g}")
+
+
+def time_calls(call, calls):
+    start = time.perf_counter()
+    for _ in range(calls):
+        call()
+    return (time.perf_counter() - start) / calls
+
+
+def measure(variants, repeats, calls):
+    """{name: [seconds per call, one per repeat]}: the variants interleaved within each repeat."""
+    names = list(variants)
+    for name in names:  # warm-up
+        time_calls(variants[name], calls)
+    times = {name: [] for name in names}
+    for repeat in range(repeats):
+        shift = repeat % len(names)
+        for name in names[shift:] + names[:shift]:
+            times[name].append(time_calls(variants[name], calls))
+    return times
+
+
+def median_ratio(times, top, bottom):
+    return statistics.median(a / b for a, b in zip(times[top], times[bottom]))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=21, help="timed repeats per configuration (default 21)")
+    parser.add_argument("--calls", type=int, default=20, help="calls per variant per repeat (default 20)")
+    args = parser.parse_args(argv)
+    if args.repeats < 1 or args.calls < 1:
+        parser.error("--repeats and --calls must be at least 1")
+    if torch is None:
+        print("torch is not installed (pip install torch==2.13.0): no torch column")
+    else:
+        torch.set_num_threads(1)
+        print(f"torch {torch.__version__} on {torch.get_num_threads()} thread")
+    print(f"forward + backward, weight and bias, training mode; medians of {args.repeats} repeats x {args.calls} calls")
+    columns = ["numpy", "fused", "composed"] + (["torch"] if torch is not None else [])
+    ratios = [("fused", "numpy"), ("composed", "fused")]
+    if torch is not None:
+        ratios += [("numpy", "torch"), ("fused", "torch"), ("composed", "torch")]
+    header = f"{'shape':<18}{'dtype':<9}" + "".join(f"{name + ' us':>12}" for name in columns)
+    header += "".join(f"{a + '/' + b:>16}" for a, b in ratios)
+    print(header)
+    print("-" * len(header))
+    for shape in SHAPES:
+        for dtype in DTYPES:
+            variants = make_variants(shape, dtype)
+            check_agreement(variants, dtype)
+            times = measure(variants, args.repeats, args.calls)
+            line = f"{str(shape):<18}{np.dtype(dtype).name:<9}"
+            line += "".join(f"{statistics.median(times[name]) * 1e6:12.1f}" for name in columns)
+            line += "".join(f"{median_ratio(times, a, b):15.2f}x" for a, b in ratios)
+            print(line, flush=True)
+    print("targets: fused/numpy <= 1.00x; composed/fused <= 2.20x")
+
+
+if __name__ == "__main__":
+    main()
