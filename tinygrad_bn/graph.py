@@ -110,6 +110,12 @@ class Node:
         """Forget this node's accumulated gradient."""
         self.grad = self._zero_grad_value()
 
+    def graph(self, show_grad: bool = False) -> str:
+        """The listing of the graph this node depends on, one line per node: `print(loss.graph())`.
+        (listing.format_graph; imported here, not at the top, because listing.py imports this module.)"""
+        from .listing import format_graph
+        return format_graph(self, show_grad=show_grad)
+
 
 class Step(tuple):
     """One step of backprop: `node` received `grad` and sent `sends[i]` to `node.inputs[i]`
@@ -127,18 +133,29 @@ class Step(tuple):
 _new_step = tuple.__new__
 
 
-def topological_order(output: Node) -> list:
-    """Every node that `output` depends on, each after all of its parents; `output` is last.
+def topological_order(output) -> list:
+    """Every node that `output` (a node, or a list of nodes) depends on, each after all of its
+    parents; the outputs come last. backward_steps walks this list from the end.
 
-    An iterative depth-first search (no recursion limit for deep chains); parents are visited in
-    argument order, so the order is the same on every run.
+    An iterative depth-first search (no recursion limit for deep chains) that visits parents in
+    argument order, so the order is the same on every run. When some nodes belong to groups (a batch
+    norm), `_group_blocks` then moves each group's members together, so a listing or a debugger
+    shows one group as one block.
     """
-    order, seen = [], set()
-    stack = [output]
+    outputs = (output,) if isinstance(output, Node) else tuple(output)
+    for node in outputs:
+        if not isinstance(node, Node):
+            raise TypeError(f"topological_order: expected a Value or Tensor (or a list of them), "
+                            f"got {type(node).__name__}")
+    order, seen, grouped = [], set(), False
+    stack = list(reversed(outputs))
     while stack:
         node = stack.pop()
         if node is None:  # the marker pushed below: the node under it has all its parents listed
-            order.append(stack.pop())
+            node = stack.pop()
+            order.append(node)
+            if node.group is not None:
+                grouped = True
             continue
         if node in seen:
             continue
@@ -148,7 +165,83 @@ def topological_order(output: Node) -> list:
         for parent in reversed(node._inputs):
             if isinstance(parent, Node) and parent not in seen:
                 stack.append(parent)
-    return order
+    return _group_blocks(order) if grouped else order
+
+
+def _group_blocks(order: list) -> list:
+    """Reorder a topological order so that each group's ops form one contiguous block.
+
+    Each group counts as one unit; other nodes (and every leaf: a leaf belongs to no block) are units
+    of their own. Walking `order`, a node is placed as it comes (its parents are placed already); a
+    group is placed at its first member, after a depth-first search has placed whatever its members
+    need from outside it (a leaf such as gamma, the input x). Members keep their relative order.
+
+    Groups made by `with group(...)` blocks that do not nest can always be placed so. If placing one
+    would form a cycle (an outer group around an inner one: outer -> inner -> outer), that group is
+    left as separate nodes and the pass runs again.
+    """
+    broken = set()
+    while True:
+        blocks = _place_blocks(order, broken)
+        if type(blocks) is list:
+            return blocks
+        broken.add(blocks)
+
+
+def _place_blocks(order: list, broken: set):
+    """One pass of `_group_blocks`: the new order, or the Group to break up if there is a cycle."""
+    unit, members, needs = {}, {}, {}  # unit: a node's Group, for nodes in an unbroken group only
+    for node in order:  # parents come before children, so each parent's unit is known by then
+        g = node.group
+        if g is None or node._fn is None or g in broken:
+            continue
+        if g not in members:
+            members[g], needs[g] = [], []
+        members[g].append(node)
+        unit[node] = g
+        outside = needs[g]
+        for parent in node._inputs:
+            if isinstance(parent, Node):
+                parent = unit.get(parent, parent)
+                if parent is not g:
+                    outside.append(parent)
+    placed, result = set(), []
+    for first in order:
+        root = unit.get(first, first)
+        if root in placed:
+            continue
+        if root is first:  # not in a block: its parents came earlier in `order` and are placed
+            placed.add(first)
+            result.append(first)
+            continue
+        active = {root}
+        stack = [(root, iter(needs[root]))]
+        while stack:
+            current, parents = stack[-1]
+            for parent in parents:
+                if parent in placed:
+                    continue
+                if parent in active:
+                    return _group_on_cycle(stack, parent)
+                active.add(parent)
+                stack.append((parent, iter(needs[parent] if parent in needs else
+                                           [unit.get(p, p) for p in parent._inputs if isinstance(p, Node)])))
+                break
+            else:
+                stack.pop()
+                active.discard(current)
+                placed.add(current)
+                if current in members:
+                    result.extend(members[current])
+                else:
+                    result.append(current)
+    return result
+
+
+def _group_on_cycle(stack: list, repeated) -> Group:
+    """The outermost group on the cycle that ends where `repeated` is met again."""
+    units = [u for u, _ in stack]
+    return next(u for u in units[units.index(repeated):] if isinstance(u, Group))
 
 
 def backward_steps(output: Node, grad=None) -> Iterator[Step]:

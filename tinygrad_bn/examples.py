@@ -1,0 +1,57 @@
+"""Small built-in graphs to draw, list and step through (`tinygrad-bn draw lecture`, `draw bn`).
+
+Each returns the loss after `loss.backward()`, so every node already holds its gradient.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .functional import batch_norm
+from .tensor import Tensor
+from .value import Value
+
+LECTURE_INPUTS = (3.0, 5.0, 8.0, 9.0, 11.0, 24.0)
+
+# Input shapes for batch_norm_example, named after the PyTorch module that takes them.
+LAYOUTS = {"1d": (4, 3), "1d-seq": (2, 3, 4), "2d": (2, 3, 2, 2)}
+
+
+def lecture_example() -> Value:
+    """The lecture's six numbers through batch norm on the scalar engine, then a loss, then backward.
+
+        x = 3, 5, 8, 9, 11, 24   mean 10, var 46, x_hat = -1.03, -0.74, -0.29, -0.15, 0.15, 2.06
+        y_i = gamma * x_hat_i + beta        gamma = 2, beta = 0.5 (not 1 and 0, so that neither
+                                            step can hide a wrong gradient)
+        loss = 1 y_1 + 2 y_2 + ... + 6 y_6  (weights make dloss/dy_i = i: every x gets a
+                                            different, non-zero gradient)
+    """
+    xs = [Value(x, label=f"x{i + 1}") for i, x in enumerate(LECTURE_INPUTS)]
+    gamma, beta = Value(2.0, label="gamma"), Value(0.5, label="beta")
+    ys = batch_norm(xs, gamma, beta)
+    loss = ys[0] * 1.0
+    for weight, y in enumerate(ys[1:], start=2):
+        loss = loss + y * float(weight)
+    loss.label = "loss"
+    loss.backward()
+    return loss
+
+
+def batch_norm_example(layout: str = "1d", seed: int = 0) -> Tensor:
+    """A small batch through the composed batch norm on the tensor engine, a weighted-sum loss, backward.
+
+    layout: "1d" an (N, C) = (4, 3) batch (BatchNorm1d), "1d-seq" (N, C, L) = (2, 3, 4) (BatchNorm1d
+    on sequences), "2d" (N, C, H, W) = (2, 3, 2, 2) (BatchNorm2d). gamma and beta are not 1 and 0.
+    """
+    if layout not in LAYOUTS:
+        raise ValueError(f"batch_norm_example: layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+    rng = np.random.default_rng(seed)
+    shape = LAYOUTS[layout]
+    channels = shape[1]
+    x = Tensor(rng.normal(2.0, 3.0, size=shape), requires_grad=True, label="x")
+    weight = Tensor(rng.uniform(0.5, 1.5, size=channels), requires_grad=True, label="weight")
+    bias = Tensor(rng.uniform(-0.5, 0.5, size=channels), requires_grad=True, label="bias")
+    y = batch_norm(x, weight, bias)
+    loss = (y * np.linspace(-1.0, 1.0, y.size).reshape(shape)).sum()
+    loss.label = "loss"
+    loss.backward()
+    return loss

