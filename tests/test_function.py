@@ -1,0 +1,208 @@
+"""The Function API a student uses to write a new op, on both engines."""
+import numpy as np
+import pytest
+
+from tinygrad_bn import Function, Tensor, Value, gradcheck, no_grad
+
+
+class Cube(Function):
+    """y = x**3;   dy/dx = 3 x**2"""
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x ** 3
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * 3 * x ** 2
+
+
+def cube_expression(x):
+    return Cube.apply(x * 2 - 1) + x
+
+
+@pytest.mark.parametrize("engine, raw", [(Value, 0.7), (Tensor, np.array([[0.7, -1.2], [0.1, 2.0]]))])
+def test_a_student_function_works_on_both_engines(engine, raw, central_difference):
+    x = Value(raw) if engine is Value else Tensor(raw, requires_grad=True)
+    y = cube_expression(x)
+    assert isinstance(y, engine) and y.parents[0].op == "Cube"
+    np.testing.assert_allclose(y.data, (raw * 2 - 1) ** 3 + raw, rtol=1e-12)
+    y.backward(1.0 if engine is Value else np.ones(np.shape(raw)))
+    (numeric,) = central_difference(lambda a: np.sum((a * 2 - 1) ** 3 + a), [raw])
+    np.testing.assert_allclose(x.grad, numeric, rtol=1e-6)
+    assert gradcheck(cube_expression, [Value(raw) if engine is Value else Tensor(raw, requires_grad=True)])
+
+
+class Collide(Function):
+    """A student's ctx: every attribute name a node or the engine might use, set to junk."""
+    NAMES = ("shape", "x", "data", "grad", "inputs", "_inputs", "parents", "op", "requires_grad", "label",
+             "group", "n", "axes", "saved", "ctx", "fn")
+
+    @staticmethod
+    def forward(ctx, a, b):
+        for name in Collide.NAMES:
+            setattr(ctx, name, f"junk {name}")
+        ctx.save_for_backward(a, b)
+        return a * b
+
+    @staticmethod
+    def backward(ctx, grad):
+        for name in Collide.NAMES:
+            assert getattr(ctx, name) == f"junk {name}"
+        a, b = ctx.saved_tensors
+        assert ctx.needs_input_grad == (True, False)
+        return grad * b, grad * a
+
+
+@pytest.mark.parametrize("engine", [Value, Tensor])
+def test_ctx_attributes_collide_with_nothing(engine):
+    a = Value(3.0) if engine is Value else Tensor([3.0, 1.0], requires_grad=True)
+    b = Value(2.0, requires_grad=False) if engine is Value else Tensor([2.0, 5.0])
+    out = Collide.apply(a, b)
+    assert out.inputs == (a, b) and out.op == "Collide" and out.requires_grad and out.label is None
+    out.backward(None if engine is Value else np.ones(2))
+    np.testing.assert_array_equal(a.grad, b.data)
+
+
+class Record(Function):
+    """Remembers what forward and backward saw, for the test to inspect."""
+    seen = []
+
+    @staticmethod
+    def forward(ctx, a, b, scale):
+        Record.seen.append(("forward", ctx, a, b, scale, ctx.saved_tensors))
+        ctx.save_for_backward(a, b)
+        return (a + b) * scale
+
+    @staticmethod
+    def backward(ctx, grad):
+        Record.seen.append(("backward", ctx, ctx.needs_input_grad, ctx.saved_tensors))
+        return grad * 2, grad * 2, "ignored: the gradient of a constant is dropped"
+
+
+@pytest.mark.parametrize("engine", [Value, Tensor])
+def test_forward_sees_raw_data_and_constants_pass_through(engine):
+    Record.seen.clear()
+    a = Value(1.5) if engine is Value else Tensor([1.5, 2.5], requires_grad=True)
+    b = Value(0.5, requires_grad=False) if engine is Value else Tensor([0.5, 1.0])
+    scale = float("2.0")  # a constant: reaches forward as the very same object
+    out = Record.apply(a, b, scale)
+    (_, fctx, fa, fb, fscale, saved_before), = Record.seen
+    assert fa is a.data and fb is b.data and fscale is scale and saved_before == ()
+    assert out.inputs == (a, b, scale) and out.parents == (a, b)
+    out.backward(None if engine is Value else np.ones(2))
+    _, bctx, needs, saved = Record.seen[1]
+    assert bctx is fctx and needs == (True, False, False)
+    assert saved[0] is a.data and saved[1] is b.data
+    np.testing.assert_array_equal(a.grad, 2.0 * np.ones(np.shape(a.data)))
+    assert b.grad == (0.0 if engine is Value else None)  # requires_grad=False: nothing reaches it
+
+
+def test_every_apply_gets_its_own_ctx():
+    Record.seen.clear()
+    Record.apply(Value(1.0), Value(2.0), 1.0)
+    Record.apply(Value(1.0), Value(2.0), 1.0)
+    assert Record.seen[0][1] is not Record.seen[1][1]
+
+
+class Scale(Function):
+    """y = x * factor (factor defaults to 2, a forward argument that may be left out);   dy/dx = factor"""
+    @staticmethod
+    def forward(ctx, x, factor=2.0):
+        ctx.factor = factor
+        return x * factor
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * ctx.factor, None  # PyTorch's rule: a trailing None for the unpassed default is fine
+
+
+@pytest.mark.parametrize("engine", [Value, Tensor])
+def test_extra_trailing_none_gradients_are_accepted(engine):
+    x = Value(1.5) if engine is Value else Tensor([1.5, -1.0], requires_grad=True)
+    Scale.apply(x).backward(None if engine is Value else np.ones(2))
+    np.testing.assert_array_equal(x.grad, 2.0 * np.ones(np.shape(x.data)))
+
+
+def make_function(name, gradients):
+    """A Function named `name`: forward is a + b, backward returns gradients(grad)."""
+    return type(name, (Function,), {"forward": staticmethod(lambda ctx, a, b: a + b),
+                                    "backward": staticmethod(lambda ctx, grad: gradients(grad))})
+
+
+@pytest.mark.parametrize("engine", [Value, Tensor])
+@pytest.mark.parametrize("gradients, count", [(lambda g: g, 1), (lambda g: (g,), 1), (lambda g: (g, g, g), 3),
+                                              (lambda g: (g, g, None, g), 4), (lambda g: (g, None, g), 3)])
+def test_wrong_number_of_gradients_names_the_function(engine, gradients, count):
+    fn = make_function("TwoInputs", gradients)
+    a = Value(1.0) if engine is Value else Tensor([1.0, 2.0], requires_grad=True)
+    out = fn.apply(a, a * 2)
+    with pytest.raises(ValueError, match=rf"^TwoInputs\.backward returned {count} gradient\(s\), expected 2"):
+        out.backward(None if engine is Value else np.ones(2))
+
+
+@pytest.mark.parametrize("bad", [lambda g: np.ones(3), lambda g: np.ones((2, 3)), lambda g: np.ones(1),
+                                 lambda g: np.float64(1.0)])
+def test_wrong_gradient_shape_names_the_function_and_the_input(bad):
+    """Wrong means: the input's shape does not broadcast to it (a broadcast shape is summed back, as in PyTorch)."""
+    fn = make_function("BadShape", lambda g: (g, bad(g)))
+    a, b = Tensor([1.0, 2.0], requires_grad=True), Tensor([3.0, 4.0], requires_grad=True)
+    with pytest.raises(ValueError,
+                       match=r"^BadShape\.backward returned a gradient of shape \(.*\) for input 1 of shape \(2,\)"):
+        fn.apply(a, b).backward(np.ones(2))
+
+
+def test_a_value_gradient_must_be_one_number():
+    fn = make_function("BadValueGrad", lambda g: (g, np.ones(2)))
+    with pytest.raises(ValueError, match=r"^BadValueGrad\.backward returned a gradient of shape \(2,\) for input 1, "
+                                         r"a Value \(one number\)"):
+        fn.apply(Value(1.0), Value(2.0)).backward()
+    fn = make_function("StringGrad", lambda g: (g, "1"))
+    with pytest.raises(TypeError, match=r"^StringGrad\.backward: a Value holds one real number, got str"):
+        fn.apply(Value(1.0), Value(2.0)).backward()
+
+
+def test_a_broadcast_shaped_gradient_is_summed_back_by_the_engine():
+    """A student's backward may return the output's (broadcast) shape: unbroadcast does the rest."""
+    fn = make_function("Plus", lambda g: (g, g * 3))
+    a, b = Tensor(np.ones((3, 1)), requires_grad=True), Tensor(np.ones((1, 4)), requires_grad=True)
+    fn.apply(a, b).backward(np.ones((3, 4)))
+    np.testing.assert_array_equal(a.grad, np.full((3, 1), 4.0))
+    np.testing.assert_array_equal(b.grad, np.full((1, 4), 9.0))
+
+
+def test_apply_needs_a_node_and_one_engine():
+    with pytest.raises(TypeError, match=r"^Cube\.apply needs at least one Value or Tensor argument"):
+        Cube.apply(2.0)
+    with pytest.raises(TypeError, match=r"^Plus: cannot mix a Value with a Tensor"):
+        make_function("Plus", lambda g: (g, g)).apply(Value(1.0), Tensor([1.0]))
+
+
+def test_forward_errors_are_reported_with_the_function_name_and_inputs():
+    class Picky(Function):
+        @staticmethod
+        def forward(ctx, x):
+            raise ValueError("x must be sorted")
+
+    with pytest.raises(ValueError, match=r"^Picky: x must be sorted \(inputs: shape \(2,\) float64\)"):
+        Picky.apply(Tensor([2.0, 1.0]))
+
+
+@pytest.mark.parametrize("engine, result, message", [
+    (Tensor, lambda x: x.astype(np.int64), r"^ToInt\.forward returned int64 data; a Tensor holds float32 or float64"),
+    (Tensor, lambda x: x.astype(complex), r"^ToInt\.forward returned complex128 data"),
+    (Value, lambda x: "3", r"^ToInt\.forward: a Value holds one real number, got str"),
+    (Value, lambda x: complex(x), r"^ToInt\.forward: a Value holds one real number, got complex"),
+])
+def test_forward_returning_non_real_data_is_a_type_error(engine, result, message):
+    fn = type("ToInt", (Function,), {"forward": staticmethod(lambda ctx, x: result(x))})
+    with pytest.raises(TypeError, match=message):
+        fn.apply(Value(1.0) if engine is Value else Tensor([1.0]))
+
+
+def test_under_no_grad_a_function_result_is_a_leaf():
+    x = Value(2.0)
+    with no_grad():
+        y = Cube.apply(x)
+    assert y.data == 8.0 and y.is_leaf and not y.requires_grad and y.op is None

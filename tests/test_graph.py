@@ -1,0 +1,230 @@
+"""The graph both engines share (graph.py): the node protocol, topological order, the backward loop
+and its accumulation semantics, no_grad, groups, unbroadcast, and a deep chain."""
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from tinygrad_bn import (Step, Tensor, Value, backward_steps, group, is_grad_enabled, no_grad,
+                         topological_order, unbroadcast)
+
+
+# ---------------------------------------------------------------- the node protocol
+
+def test_a_node_knows_its_op_parents_inputs_and_label():
+    a, b = Value(2.0, label="a"), Value(-3.0, label="b")
+    c = a * b
+    d = c + 1
+    assert (a.op, c.op, d.op) == (None, "Mul", "Add")
+    assert c.parents == (a, b) and d.parents == (c,)
+    assert d.inputs == (c, 1.0)  # the constant is an input but not a parent
+    assert a.is_leaf and not c.is_leaf and a.label == "a" and c.label is None
+    t = Tensor([1.0], requires_grad=True, label="t")
+    s = (t * 2).sum()
+    assert s.op == "Sum" and s.parents[0].op == "Mul" and s.inputs[1:] == (None, False) and t.label == "t"
+
+
+# ---------------------------------------------------------------- topological order
+
+def diamond():
+    """x feeds y and z directly and through y; the output w uses everything."""
+    x = Value(0.5, label="x")
+    y = (x * 2).tanh()
+    z = y * x + y.exp()
+    w = z / y - x
+    return x, y, z, w
+
+
+def test_topological_order_lists_every_node_once_after_its_parents():
+    x, y, z, w = diamond()
+    order = topological_order(w)
+    assert order[-1] is w and len(order) == len(set(map(id, order)))
+    position = {id(n): i for i, n in enumerate(order)}
+    seen = set()
+    stack = [w]
+    while stack:  # every node reachable from w, found independently
+        node = stack.pop()
+        if id(node) not in seen:
+            seen.add(id(node))
+            stack.extend(node.parents)
+            for parent in node.parents:
+                assert position[id(parent)] < position[id(node)]
+    assert seen == set(position)
+
+
+def test_topological_order_follows_argument_order_and_is_deterministic():
+    a, b = Value(1.0, label="a"), Value(2.0, label="b")
+    c = a + b
+    assert topological_order(c) == [a, b, c]
+    assert topological_order(b + a)[:2] == [b, a]
+    orders = [[(n.op, n.label, n.data) for n in topological_order(diamond()[-1])] for _ in range(2)]
+    assert orders[0] == orders[1]
+
+
+# ---------------------------------------------------------------- the backward loop
+
+def test_backward_steps_yields_final_gradients_and_what_each_node_sent():
+    x = Value(3.0, label="x")
+    c = Value(5.0, requires_grad=False, label="c")
+    y = x * c
+    out = y + 2.0
+    steps = list(backward_steps(out))
+    assert all(isinstance(s, Step) for s in steps)
+    assert [s.node for s in steps] == [out, y, x]  # c needs no grad: no step
+    node, grad, sends = steps[0]
+    assert node is out and grad == 1.0 and sends == (1.0, None)  # None for the constant 2.0
+    assert steps[1].sends == (5.0, None)  # c does not require grad: nothing sent
+    assert steps[2].sends == ()
+    for s in steps:
+        assert s.node.grad == s.grad  # one backward: each step's gradient is the node's final .grad
+    assert c.grad == 0.0
+
+
+def test_every_intermediate_keeps_its_grad(central_difference):
+    """Unlike PyTorch, intermediates keep .grad: d(loss)/d(y) for the intermediate y = x * w."""
+    xs = np.array([[0.3, -1.2], [0.8, 0.1]])
+    x = Tensor(xs, requires_grad=True)
+    y = x * np.array([2.0, -0.5])
+    z = y.tanh()
+    loss = (z * z).sum()
+    loss.backward()
+    (dy,) = central_difference(lambda y: np.sum(np.tanh(y) ** 2), [y.data])
+    (dz,) = central_difference(lambda z: np.sum(z * z), [z.data])
+    np.testing.assert_allclose(y.grad, dy, rtol=1e-6)
+    np.testing.assert_allclose(z.grad, dz, rtol=1e-6)
+    assert loss.grad == 1.0
+
+
+@pytest.mark.parametrize("engine", [Value, Tensor])
+def test_gradients_accumulate_across_uses_in_one_graph(engine):
+    x = Value(3.0) if engine is Value else Tensor(3.0, requires_grad=True)
+    out = x * x + x + x.exp() / x  # d/dx = 2x + 1 + e^x (x - 1) / x^2
+    out.backward()
+    assert x.grad == pytest.approx(2 * 3.0 + 1 + np.exp(3.0) * 2 / 9)
+
+
+def test_gradients_accumulate_across_a_broadcast_use():
+    b = Tensor([1.0, 2.0, 3.0], requires_grad=True)
+    x = Tensor(np.ones((4, 3)))
+    ((x + b) * b).sum().backward()  # each b[j] is used 4 times, twice in each: d/db = sum_i (x + 2b)
+    np.testing.assert_array_equal(b.grad, 4 * (1 + 2 * b.data))
+
+
+@pytest.mark.parametrize("engine", [Value, Tensor])
+def test_gradients_accumulate_across_backward_calls_and_zero_grad_resets(engine):
+    x = Value(2.0) if engine is Value else Tensor(2.0, requires_grad=True)
+    y = x * x
+    out = y * 3
+    out.backward()
+    once = (float(x.grad), float(y.grad), float(out.grad))
+    out.backward()
+    assert (x.grad, y.grad, out.grad) == tuple(2 * g for g in once)  # every node accumulates, as .grad does in torch
+    assert once == (12.0, 3.0, 1.0)
+    x.zero_grad()
+    assert x.grad == (0.0 if engine is Value else None)
+    out.backward()
+    assert x.grad == 12.0
+
+
+@pytest.mark.parametrize("engine", [Value, Tensor])
+def test_backward_on_a_node_that_does_not_require_grad_raises(engine):
+    def make(raw, requires_grad):
+        return Value(raw, requires_grad=requires_grad) if engine is Value else Tensor(raw, requires_grad=requires_grad)
+
+    with no_grad():
+        under_no_grad = make(2.0, True) * 3
+    for node in (make(2.0, False), make(2.0, False) * make(3.0, False), under_no_grad, (make(2.0, True) * 2).detach()):
+        with pytest.raises(RuntimeError, match=rf"^backward: this {engine.__name__} does not require grad"):
+            node.backward()
+
+
+@pytest.mark.parametrize("engine", [Value, Tensor])
+def test_leaves_that_do_not_require_grad_get_no_grad(engine):
+    a = Value(2.0, requires_grad=False) if engine is Value else Tensor(2.0)
+    b = Value(3.0) if engine is Value else Tensor(3.0, requires_grad=True)
+    out = a * b
+    assert out.requires_grad
+    out.backward()
+    assert a.grad == (0.0 if engine is Value else None) and b.grad == 2.0
+
+
+# ---------------------------------------------------------------- no_grad and groups
+
+def test_no_grad_restores_the_previous_state_even_after_an_error():
+    x = Value(1.0)
+    assert is_grad_enabled()
+    with no_grad():
+        assert not is_grad_enabled()
+        with no_grad():
+            pass
+        assert not is_grad_enabled()
+    assert is_grad_enabled() and (x * 2).requires_grad
+    with pytest.raises(ZeroDivisionError):
+        with no_grad():
+            1 / 0
+    assert is_grad_enabled() and (x * 2).requires_grad
+
+
+def test_group_tags_the_nodes_ops_create_inside_it():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    with group("bn") as first:
+        y = x - x.mean()
+        with group("inner") as inner:
+            z = y * 2
+        w = z + 1
+    with group("bn") as second:
+        v = w.sum()
+    assert first.name == second.name == "bn" and first is not second
+    assert first.number < inner.number < second.number
+    assert (x.group, y.group, z.group, w.group, v.group) == (None, first, inner, first, second)
+    assert (w * 1).group is None
+
+
+# ---------------------------------------------------------------- deep chains
+# (that a dropped graph, a 100,000-deep chain too, is freed without cycles or a crash: test_memory.py)
+
+def test_a_100000_deep_chain_of_values_backpropagates_without_recursion():
+    x = Value(1.0)
+    y = x
+    for _ in range(100_000):
+        y = y * 1.00001
+    assert sys.getrecursionlimit() < 100_000  # a recursive topological sort would fail here
+    y.backward()
+    assert x.grad == pytest.approx(1.00001 ** 100_000, rel=1e-9)
+    assert len(topological_order(y)) == 100_001
+
+
+# ---------------------------------------------------------------- unbroadcast
+
+@pytest.mark.parametrize("grad_shape, shape", [((3, 4), (3, 1)), ((3, 4), (1, 4)), ((3, 4), (4,)), ((3, 4), ()),
+                                               ((2, 3, 4), (3, 1)), ((2, 3, 4), (1, 1, 1)), ((5,), (1,)),
+                                               ((2, 3), (2, 3))])
+def test_unbroadcast_sums_the_broadcast_axes(grad_shape, shape):
+    grad = np.arange(np.prod(grad_shape), dtype=np.float64).reshape(grad_shape)
+    reduced = unbroadcast(grad, shape)
+    assert reduced.shape == shape
+    # each element of the input collects the gradient of every output element it was copied to
+    copies_of = np.broadcast_to(np.arange(int(np.prod(shape))).reshape(shape), grad_shape)
+    expected = np.bincount(copies_of.ravel(), weights=grad.ravel(), minlength=int(np.prod(shape)))
+    np.testing.assert_array_equal(reduced.ravel(), expected)
+
+
+@given(data=st.data())
+def test_unbroadcast_is_the_adjoint_of_broadcasting(data):
+    """<broadcast(x), g> == <x, unbroadcast(g)> for every x and g: the definition of the gradient."""
+    shapes = data.draw(hnp.mutually_broadcastable_shapes(num_shapes=1, min_dims=0, max_dims=4, max_side=3))
+    (shape,), grad_shape = shapes.input_shapes, shapes.result_shape
+    x = data.draw(hnp.arrays(np.float64, shape, elements=st.integers(-5, 5)))
+    g = data.draw(hnp.arrays(np.float64, grad_shape, elements=st.integers(-5, 5)))
+    reduced = unbroadcast(g, shape)
+    assert reduced.shape == shape
+    assert np.sum(np.broadcast_to(x, grad_shape) * g) == np.sum(x * reduced)
+
+
+@pytest.mark.parametrize("grad_shape, shape", [((3,), (2, 3)), ((1,), (3,)), ((2, 3), (3, 2)), ((4, 3), (2, 3)),
+                                               ((), (1,))])
+def test_unbroadcast_returns_none_when_the_shape_cannot_have_been_broadcast(grad_shape, shape):
+    assert unbroadcast(np.ones(grad_shape), shape) is None
