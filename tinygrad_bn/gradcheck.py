@@ -33,8 +33,8 @@ def _flat(data) -> np.ndarray:
 
 
 def _set_element(node: Node, i: int, x: float) -> None:
-    if isinstance(node.data, np.ndarray):
-        node.data.reshape(-1)[i] = x
+    if isinstance(node.data, np.ndarray):  # index, not reshape(-1): that copies a non-contiguous array
+        node.data[np.unravel_index(i, node.data.shape)] = x
     else:
         node.data = x
 
@@ -96,7 +96,7 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
             bad = np.abs(a - numeric) > atol + rtol * np.abs(numeric)
             if bad.any():
                 j = int(np.argmax(bad))
-                where = np.unravel_index(i, np.shape(node.data)) if np.ndim(node.data) else ()
+                where = tuple(int(n) for n in np.unravel_index(i, np.shape(node.data)))
                 raise GradcheckError(
                     f"gradcheck: gradient of output element {j} with respect to input {k}, element {where}: "
                     f"analytic {a[j]:.10g} vs numeric {numeric[j]:.10g} (difference {abs(a[j] - numeric[j]):.3g}, "

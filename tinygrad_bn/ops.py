@@ -298,7 +298,7 @@ class MatMul(Function):
     (a 1-D a is a row (1, n) and a 1-D b a column (n, 1) for the formula, then reshaped back)"""
     @staticmethod
     def forward(ctx, a, b):
-        if not (1 <= a.ndim <= 2 and 1 <= b.ndim <= 2):
+        if not (1 <= np.ndim(a) <= 2 and 1 <= np.ndim(b) <= 2):
             raise ValueError("matmul supports 1-D and 2-D operands only")
         if a.shape[-1] != b.shape[0]:
             raise ValueError(f"inner dimensions differ: {a.shape[-1]} != {b.shape[0]}")

@@ -27,8 +27,10 @@ def _array(data, where: str, dtype=None) -> np.ndarray:
         array = np.array(data)
     except (ValueError, TypeError) as error:
         raise TypeError(f"{where}: cannot make an array of {type(data).__name__}: {error}") from None
-    if array.dtype == object and any(isinstance(x, Node) for x in array.flat):
-        raise TypeError(f"{where}: got Value elements; cannot mix the scalar engine with Tensors")
+    nodes = [x for x in array.flat if isinstance(x, Node)] if array.dtype == object else ()
+    if nodes:
+        raise TypeError(f"{where}: got {type(nodes[0]).__name__} elements; an array holds numbers, "
+                        f"not nodes (do not mix the scalar engine with Tensors)")
     if array.dtype.kind not in "biuf":
         raise TypeError(f"{where}: data must be real numbers, got dtype {array.dtype} from {type(data).__name__}")
     if dtype is not None:
@@ -146,8 +148,10 @@ class Tensor(Operators, Node):
 
     @staticmethod
     def _operand(other, op: str):
-        if isinstance(other, (Node, np.ndarray, numbers.Real)):
+        if isinstance(other, (Node, numbers.Real)) or (isinstance(other, np.ndarray) and other.dtype.kind in "biuf"):
             return other
+        if isinstance(other, np.ndarray):  # strings, objects (Values?), complex: _array's TypeError says which
+            _array(other, f"Tensor {op}")
         raise TypeError(f"Tensor {op}: cannot combine a Tensor with {type(other).__name__} {other!r:.60}")
 
     @staticmethod
