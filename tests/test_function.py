@@ -193,12 +193,34 @@ def test_forward_errors_are_reported_with_the_function_name_and_inputs():
     (Tensor, lambda x: x.astype(np.int64), r"^ToInt\.forward returned int64 data; a Tensor holds float32 or float64"),
     (Tensor, lambda x: x.astype(complex), r"^ToInt\.forward returned complex128 data"),
     (Value, lambda x: "3", r"^ToInt\.forward: a Value holds one real number, got str"),
-    (Value, lambda x: complex(x), r"^ToInt\.forward: a Value holds one real number, got complex"),
 ])
 def test_forward_returning_non_real_data_is_a_type_error(engine, result, message):
     fn = type("ToInt", (Function,), {"forward": staticmethod(lambda ctx, x: result(x))})
     with pytest.raises(TypeError, match=message):
         fn.apply(Value(1.0) if engine is Value else Tensor([1.0]))
+
+
+def test_a_complex_result_on_the_scalar_engine_is_a_value_error_naming_the_op():
+    with pytest.raises(ValueError, match=r"^Pow: the result 1\+1\.732j is not a real number"):
+        Value(-8.0) ** (1 / 3)
+    fn = type("ToComplex", (Function,), {"forward": staticmethod(lambda ctx, x: complex(x))})
+    with pytest.raises(ValueError, match=r"^ToComplex: the result 1\+0j is not a real number"):
+        fn.apply(Value(1.0))
+
+
+def test_arithmetic_errors_on_floats_name_the_op():
+    with pytest.raises(ValueError, match=r"^Div: float division by zero \(inputs: 1\.0, 0\.0\)"):
+        Value(1.0) / 0
+
+
+def test_a_bad_axis_type_names_the_op():
+    with pytest.raises(TypeError, match=r"^Sum: axis must be None, an int or a tuple of ints, got 1\.0"):
+        Tensor([1.0, 2.0]).sum(axis=1.0)
+
+
+def test_a_ragged_list_is_a_value_error():
+    with pytest.raises(ValueError, match=r"^Tensor: cannot make an array of list: .*inhomogeneous"):
+        Tensor([[1.0, 2.0], [3.0]])
 
 
 def test_under_no_grad_a_function_result_is_a_leaf():

@@ -73,12 +73,17 @@ class Function:
         ctx._Context__inputs = inputs
         try:
             out = cls.forward(ctx, *raw)
-        except (ValueError, IndexError) as error:
-            shapes = ", ".join(kind._describe(x) for x in raw)
-            raise ValueError(f"{cls.__name__}: {error} (inputs: {shapes})") from None
+        except (ValueError, IndexError, ArithmeticError) as error:  # shapes, axes, 1.0 / 0 on floats
+            raise ValueError(f"{cls.__name__}: {error} (inputs: {_describe(kind, raw)})") from None
+        except TypeError as error:
+            raise TypeError(f"{cls.__name__}: {error} (inputs: {_describe(kind, raw)})") from None
         if requires_grad and graph._grad_enabled:
             return kind._from_data(out, cls, ctx, inputs, graph._current_group)
         return kind._from_data(out, cls)
+
+
+def _describe(kind, raw) -> str:
+    return ", ".join(kind._describe(x) for x in raw)
 
 
 def _engine(fn, kind, other):

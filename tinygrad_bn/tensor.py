@@ -25,7 +25,9 @@ def _array(data, where: str, dtype=None) -> np.ndarray:
         raise TypeError(f"{where}: got a {type(data).__name__}; use its .data, or keep to one engine")
     try:
         array = np.array(data)
-    except (ValueError, TypeError) as error:
+    except ValueError as error:  # a ragged list: a shape problem
+        raise ValueError(f"{where}: cannot make an array of {type(data).__name__}: {error}") from None
+    except TypeError as error:
         raise TypeError(f"{where}: cannot make an array of {type(data).__name__}: {error}") from None
     nodes = [x for x in array.flat if isinstance(x, Node)] if array.dtype == object else ()
     if nodes:

@@ -52,7 +52,12 @@ class Value(Operators, Node):
     def _from_data(cls, data, fn, ctx=None, inputs=(), group=None) -> Value:
         """The node for an op's result: a leaf when ctx is None, else it records fn, ctx, inputs."""
         node = cls.__new__(cls)
-        node.data = data if type(data) is float else _real(data, f"{fn.__name__}.forward")
+        if type(data) is not float:
+            if isinstance(data, complex):  # (-8.0) ** (1/3) in Python
+                raise ValueError(f"{fn.__name__}: the result {data:.4g} is not a real number "
+                                 f"(a Tensor would give nan here)")
+            data = _real(data, f"{fn.__name__}.forward")
+        node.data = data
         node.grad = 0.0
         node.requires_grad = ctx is not None
         node.label = None
