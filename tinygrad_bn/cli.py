@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import __version__, demo
+from . import __version__, demo, draw_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,6 +17,10 @@ def build_parser() -> argparse.ArgumentParser:
                                       description=demo.__doc__.splitlines()[0])
     demo.add_arguments(demo_parser)
     demo_parser.set_defaults(run=demo.run)
+    draw_parser = commands.add_parser("draw", help="draw (and list) an example's graph after backward",
+                                      description=draw_command.__doc__.splitlines()[0])
+    draw_command.add_arguments(draw_parser)
+    draw_parser.set_defaults(run=draw_command.run)
     return parser
 
 

