@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .describe import type_text
 from .function import Context
 from .graph import Node, backward_steps, topological_order
 
@@ -41,11 +42,11 @@ class NodeCheck:
     `exact` is bitwise equality (as the classic `cmp` helper prints it; a finite difference is rarely
     exact, so `close` is the verdict): |analytic - numeric| <= atol + rtol * |numeric| everywhere.
     """
-    __slots__ = ("node", "name", "op", "shape", "analytic", "numeric", "exact", "close", "max_diff", "worst")
+    __slots__ = ("node", "name", "op", "shape", "type", "analytic", "numeric", "exact", "close", "max_diff", "worst")
 
     def __init__(self, node, name, analytic, numeric, atol, rtol):
         self.node, self.name, self.op = node, name, node.op or "leaf"
-        self.shape = tuple(np.shape(node.data))
+        self.shape, self.type = tuple(np.shape(node.data)), type_text(node)
         self.analytic, self.numeric = analytic, numeric
         diff = np.abs(analytic - numeric)
         self.exact = bool(np.array_equal(analytic, numeric))
@@ -64,8 +65,8 @@ class NodeCheck:
         return float(self.analytic[self.worst])
 
     def describe(self) -> str:
-        """`x_hat (Div, f64[4,3])`: how the report and the exercise checker name a node."""
-        return f"{self.name} ({self.op}, {_type(self.shape)})"
+        """`%7 x_hat (Div, f64[4,3])`: how the report and the exercise checker name a node."""
+        return f"{self.name} ({self.op}, {self.type})"
 
 
 class NodeReport:
@@ -122,7 +123,7 @@ class NodeReport:
         body = []
         for r in self.rows:
             mark = "  <- first wrong" if r.node is self.first_bad else ""
-            body.append((r.name, r.op, _type(r.shape), str(r.exact), str(r.close), f"{r.max_diff:.2e}",
+            body.append((r.name, r.op, r.type, str(r.exact), str(r.close), f"{r.max_diff:.2e}",
                          f"{r.got:.6g}", f"{r.expected:.6g}" + mark))
         widths = [max(len(row[i]) for row in [head] + body) for i in range(len(head) - 1)]
         fmt = "  ".join(f"{{:<{w}}}" for w in widths) + "  {}"
@@ -281,9 +282,6 @@ def _edge_is_wrong(order, position, node, consumer, sends, eps, atol, rtol) -> b
 # ---------------------------------------------------------------- names
 
 def _node_names(order) -> dict:
-    """Each node's label, or `%k` (k = its place in topological order) when it has none."""
-    return {node: node.label or f"%{k}" for k, node in enumerate(order)}
+    """`%k label` (k = the node's place in topological order), the name listings and diagrams use."""
+    return {node: f"%{k}" + (f" {node.label}" if node.label else "") for k, node in enumerate(order)}
 
-
-def _type(shape) -> str:
-    return f"f64[{','.join(str(n) for n in shape)}]"

@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import __version__, demo, draw_command
+from . import __version__, demo, draw_command, stepper
+from .exercises import commands as exercises
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,10 +18,17 @@ def build_parser() -> argparse.ArgumentParser:
                                       description=demo.__doc__.splitlines()[0])
     demo.add_arguments(demo_parser)
     demo_parser.set_defaults(run=demo.run)
+    step_parser = commands.add_parser("step", help="walk a backward pass one node at a time",
+                                      description=stepper.__doc__.splitlines()[0])
+    stepper.add_arguments(step_parser)
+    step_parser.set_defaults(run=stepper.run)
     draw_parser = commands.add_parser("draw", help="draw (and list) an example's graph after backward",
                                       description=draw_command.__doc__.splitlines()[0])
     draw_command.add_arguments(draw_parser)
     draw_parser.set_defaults(run=draw_command.run)
+    exercises_parser = commands.add_parser("exercises", help="coursework checked by finite differences",
+                                           description=exercises.__doc__.splitlines()[0])
+    exercises.add_arguments(exercises_parser)
     return parser
 
 

@@ -1,0 +1,180 @@
+"""The exercises and their checker: every stub is unfinished, every reference solution passes, every
+planted mistake is caught and located; the `tinygrad-bn exercises` commands around them."""
+import re
+
+import pytest
+
+from exercise_solutions import MISTAKE_FOUND_AT, STUBS, solved_text, write_solution
+from tinygrad_bn.cli import main
+from tinygrad_bn.exercises import EXERCISES, exercise
+from tinygrad_bn.exercises.checker import PASSING, UNFINISHED, WRONG, check
+
+NUMBERS = [ex.number for ex in EXERCISES]
+
+
+@pytest.mark.parametrize("number", NUMBERS)
+def test_each_stub_raises_its_marked_not_implemented_error(number):
+    text = (STUBS / exercise(number).filename).read_text()
+    assert f'raise NotImplementedError("exercise {number}: ' in text
+    assert f"# ---- exercise {number}" in text  # the marked place to fill in
+
+
+@pytest.mark.parametrize("number", NUMBERS)
+def test_a_stub_is_reported_unfinished_not_as_a_crash(number, tmp_path, capsys):
+    assert main(["exercises", "init", str(tmp_path)]) == 0
+    verdict = check(number, tmp_path)
+    assert verdict.status == UNFINISHED
+    assert f"exercise {number}: " in verdict.message
+    assert main(["exercises", "check", str(number), "--dir", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert f"exercise {number} ({exercise(number).title}): UNFINISHED" in out
+    assert "Traceback" not in out
+
+
+@pytest.mark.parametrize("number", NUMBERS)
+def test_the_reference_solution_passes(number, tmp_path, capsys):
+    write_solution(number, tmp_path)
+    verdict = check(number, tmp_path)
+    assert verdict.status == PASSING, verdict.message
+    assert main(["exercises", "check", str(number), "--dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"exercise {number} ({exercise(number).title}): PASSING" in out
+    assert not list(tmp_path.glob("*.svg"))  # no diagram for a pass
+
+
+@pytest.mark.parametrize("number", NUMBERS)
+def test_a_planted_mistake_is_caught_and_the_wrong_node_named(number, tmp_path, capsys):
+    write_solution(number, tmp_path, mistake=True)
+    verdict = check(number, tmp_path)
+    assert verdict.status == WRONG
+    label, op = MISTAKE_FOUND_AT[number]
+    report = verdict.report
+    assert report.first_bad.label == label
+    assert report.culprit_op == op
+
+    assert main(["exercises", "check", str(number), "--dir", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    row = report.row(report.first_bad)
+    assert f"exercise {number} ({exercise(number).title}): WRONG" in out
+    assert f"first wrong gradient, in backward order: {report.names[row.node]} ({row.op}, {row.type})" in out
+    assert f"expected (finite difference) {row.expected:.10g}, got {row.got:.10g}" in out
+    assert f"largest difference {row.max_diff:.3g}" in out
+    if op is not None:
+        assert f"sent by {op}.backward" in out
+    diagram = tmp_path / f"ex{number}-wrong.svg"
+    assert f"diagram with the wrong node marked in red: {diagram}" in out
+    ids = {node: i for i, node in enumerate(report.names)}
+    assert red_node_titles(diagram.read_text()) == [f"n{ids[report.first_bad]}"]
+
+
+def red_node_titles(svg):
+    blocks = re.findall(r'<g id="[^"]*" class="node">\s*<title>([^<]*)</title>(.*?)</g>', svg, re.S)
+    return [title for title, body in blocks if 'stroke="red"' in body]
+
+
+# ---------------------------------------------------------------- the checker judges, it does not compare
+
+def test_a_different_but_correct_solution_passes(tmp_path):
+    """No stored answer: Div's backward written another way (through the output) is right too."""
+    text = solved_text(1).replace("return grad / b, -grad * a / b ** 2", "return grad * (1 / b), -(grad / b) * (a / b)")
+    (tmp_path / exercise(1).filename).write_text(text)
+    assert check(1, tmp_path).status == PASSING
+
+
+def test_part_a_of_exercise_4_can_be_checked_step_by_step(tmp_path):
+    head, part_a = solved_text(4).split("def backward_by_steps")
+    for name in ("dbnvar", "dbndiff2", "dbndiff", "dbnmeani", "dhprebn"):  # the last five steps left to do
+        part_a = re.sub(rf"^(\s+){name} = .*$", rf"\1{name} = None", part_a, count=1, flags=re.M)
+    text = head + "def backward_by_steps" + part_a
+    (tmp_path / exercise(4).filename).write_text(text)
+    verdict = check(4, tmp_path)
+    assert verdict.status == UNFINISHED
+    assert "4 of 9 steps right so far (bngain, bnbias, bnraw, bnvar_inv); still None: bnvar" in verdict.message
+
+
+def test_a_gradient_of_the_wrong_shape_is_named_in_exercise_2(tmp_path):
+    text = solved_text(2).replace("return grad.sum(axis=ones, keepdims=True)", "return grad.sum(axis=ones)")
+    (tmp_path / exercise(2).filename).write_text(text)
+    verdict = check(2, tmp_path)
+    assert verdict.status == WRONG
+    assert verdict.message.startswith("unbroadcast: exercise 2: unbroadcast returned shape (4,) for a gradient of "
+                                      "shape (2, 3, 4) and an input of shape (1, 4); it must return exactly (1, 4)")
+
+
+def test_eval_with_batch_statistics_is_wrong_in_exercise_5(tmp_path):
+    text = solved_text(5).replace("ctx.x_hat = (x - running_mean) * ctx.r",
+                                  "ctx.x_hat = (x - x.mean(0)) * ctx.r")
+    (tmp_path / exercise(5).filename).write_text(text)
+    verdict = check(5, tmp_path)
+    assert verdict.status == WRONG
+    assert "x = running_mean must give beta" in verdict.message
+
+
+def test_a_biased_running_variance_is_wrong_in_exercise_5(tmp_path):
+    text = solved_text(5).replace("batch.var(axis=0) * n / (n - 1)", "batch.var(axis=0)")
+    (tmp_path / exercise(5).filename).write_text(text)
+    verdict = check(5, tmp_path)
+    assert verdict.status == WRONG
+    assert "momentum=1 gives the batch's mean and its unbiased variance (n - 1), but running_var" in verdict.message
+
+
+def test_an_error_in_the_students_code_names_their_line(tmp_path):
+    text = solved_text(1).replace("return grad * b, grad * a", "return grad * b, grad * c")
+    (tmp_path / exercise(1).filename).write_text(text)
+    verdict = check(1, tmp_path)
+    assert verdict.status == WRONG
+    line = text.splitlines().index("        return grad * b, grad * c") + 1
+    assert "your code raised NameError: name 'c' is not defined" in verdict.message
+    assert f"at line {line} of ex1_scalar_ops.py, in backward: return grad * b, grad * c" in verdict.message
+
+
+def test_a_file_that_does_not_parse_is_wrong_with_its_line(tmp_path):
+    (tmp_path / exercise(3).filename).write_text("def broken(:\n")
+    verdict = check(3, tmp_path)
+    assert verdict.status == WRONG and "SyntaxError" in verdict.message
+
+
+def test_the_checker_reads_the_file_as_it_is_now(tmp_path):
+    """Checked twice within a second, with the same file size: no stale bytecode is used."""
+    write_solution(1, tmp_path)
+    assert check(1, tmp_path).status == PASSING
+    write_solution(1, tmp_path, mistake=True)  # one character shorter...
+    path = tmp_path / exercise(1).filename
+    path.write_text(path.read_text() + " ")  # ... and now the same size again
+    assert check(1, tmp_path).status == WRONG
+
+
+# ---------------------------------------------------------------- the commands
+
+def test_init_copies_the_stubs_and_never_overwrites(tmp_path, capsys):
+    target = tmp_path / "work"
+    assert main(["exercises", "init", str(target)]) == 0
+    for ex in EXERCISES:
+        assert (target / ex.filename).read_text() == (STUBS / ex.filename).read_text()
+    (target / exercise(1).filename).write_text("# my work\n")
+    assert main(["exercises", "init", str(target)]) == 0
+    assert (target / exercise(1).filename).read_text() == "# my work\n"
+    assert f"kept   {target / exercise(1).filename}" in capsys.readouterr().out
+
+
+def test_list_shows_each_status(tmp_path, capsys):
+    assert main(["exercises", "init", str(tmp_path)]) == 0
+    write_solution(1, tmp_path)
+    write_solution(2, tmp_path, mistake=True)
+    (tmp_path / exercise(5).filename).unlink()
+    capsys.readouterr()
+    assert main(["exercises", "list", "--dir", str(tmp_path)]) == 0
+    rows = {int(line.split()[0]): line.split()[1] for line in capsys.readouterr().out.splitlines()}
+    assert rows == {1: "passing", 2: "wrong", 3: "unfinished", 4: "unfinished", 5: "missing"}
+
+
+def test_check_without_the_file_says_how_to_start(tmp_path, capsys):
+    assert main(["exercises", "check", "3", "--dir", str(tmp_path)]) == 2
+    assert f"`tinygrad-bn exercises init {tmp_path}`" in capsys.readouterr().err
+
+
+def test_an_unknown_exercise_number_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["exercises", "check", "9"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 9" in capsys.readouterr().err

@@ -1,0 +1,314 @@
+"""The exercise checker: runs a student's file and says passing, wrong (and where), or unfinished.
+
+Every gradient is judged by `check_nodes`: the checker builds a graph with the student's own
+Functions (or takes the gradients they derived by hand), and each node's gradient is compared with a
+central finite difference. Nothing is compared with a stored answer. Exercise 5's running averages
+and eval forward have no gradient to check; they are judged by their defining properties instead
+(momentum 0 keeps the old statistics, momentum 1 gives the batch's; x = running_mean maps to beta).
+
+A stub raises NotImplementedError("exercise N: ..."): that is reported as unfinished, not a crash.
+Any other error in the student's code is reported as wrong, with the line of their file it came from.
+"""
+from __future__ import annotations
+
+import traceback
+import types
+from pathlib import Path
+
+import numpy as np
+
+from ..check_nodes import check_nodes
+from ..tensor import Tensor
+from ..value import Value
+from . import exercise
+
+PASSING, WRONG, UNFINISHED = "passing", "wrong", "unfinished"
+
+
+class Mistake(ValueError):
+    """Something the checker found wrong with what the student's code returned (its message says what)."""
+
+
+class Verdict:
+    """The outcome of one check: `status` (passing, wrong, unfinished), a `message` for the student,
+    and for a wrong gradient the `report` and the graph's `output` (to draw with the node marked)."""
+    __slots__ = ("exercise", "status", "message", "report", "output")
+
+    def __init__(self, exercise, status, message, report=None, output=None):
+        self.exercise, self.status, self.message = exercise, status, message
+        self.report, self.output = report, output
+
+    def __repr__(self):
+        return f"<Verdict exercise {self.exercise.number}: {self.status}>"
+
+
+def check(number: int, directory) -> Verdict:
+    """Check the student's copy of exercise `number` in `directory` (a FileNotFoundError if absent)."""
+    ex = exercise(number)
+    path = Path(directory) / ex.filename
+    if not path.is_file():
+        raise FileNotFoundError(f"exercises: no {path}; copy the exercises there first with "
+                                f"`tinygrad-bn exercises init {directory}`")
+    try:
+        module = load(path)
+        parts = _CHECKS[number](module)
+    except NotImplementedError as error:
+        return Verdict(ex, UNFINISHED, str(error))
+    except Mistake as error:
+        return Verdict(ex, WRONG, str(error))
+    except Exception as error:  # the student's code failed: say how, and where in their file
+        return Verdict(ex, WRONG, _crash(error, path))
+    return _combine(ex, parts)
+
+
+def load(path: Path) -> types.ModuleType:
+    """Run a student's file as a fresh module (compiled from its current text: no stale bytecode)."""
+    module = types.ModuleType(f"tinygrad_bn_exercise_{path.stem}")
+    module.__file__ = str(path)
+    exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), module.__dict__)
+    return module
+
+
+# ---------------------------------------------------------------- one result per part of an exercise
+
+class _Part:
+    """The result of one part (part A and part B, or one function): a status and its explanation."""
+    __slots__ = ("name", "status", "message", "report", "output")
+
+    def __init__(self, name, status, message, report=None, output=None):
+        self.name, self.status, self.message, self.report, self.output = name, status, message, report, output
+
+
+def _part(name, check_part, *args) -> _Part:
+    """Run one part; a NotImplementedError left in it makes it unfinished, a Mistake wrong (the other
+    parts still run)."""
+    try:
+        return check_part(name, *args)
+    except NotImplementedError as error:
+        return _Part(name, UNFINISHED, str(error))
+    except Mistake as error:
+        return _Part(name, WRONG, str(error))
+
+
+def _graded(name, output, **kwargs) -> _Part:
+    """Check every node of output's graph (or the claimed `grads`) by finite differences."""
+    report = check_nodes(output, **kwargs)
+    if report.ok:
+        return _Part(name, PASSING, report.verdict(), report, output)
+    return _Part(name, WRONG, f"{report.verdict()}\n\n{report.table()}", report, output)
+
+
+def _combine(ex, parts) -> Verdict:
+    """Wrong if any part is wrong (the first one is reported), else unfinished if any is, else passing."""
+    for status in (WRONG, UNFINISHED):
+        for p in parts:
+            if p.status == status:
+                done = [q.name for q in parts if q.status == PASSING]
+                extra = f"\n(right so far: {', '.join(done)})" if done and status == UNFINISHED else ""
+                return Verdict(ex, status, f"{p.name}: {p.message}{extra}", p.report, p.output)
+    return Verdict(ex, PASSING, "\n".join(f"{p.name}: {p.message}" for p in parts))
+
+
+def _crash(error, path) -> str:
+    """`TypeError: ... (line 42 of ex1_scalar_ops.py, in backward: return grad * c)`."""
+    text = f"your code raised {type(error).__name__}: {error}"
+    mine = [f for f in traceback.extract_tb(error.__traceback__) if Path(f.filename).resolve() == path.resolve()]
+    if mine:
+        f = mine[-1]
+        text += f"\n  at line {f.lineno} of {path.name}, in {f.name}: {(f.line or '').strip()}"
+    return text
+
+
+def _named(node, label):
+    node.label = label
+    return node
+
+
+def _leaf(rng, shape, label, low=None, high=None):
+    """A float64 leaf that requires grad: normal values, or uniform in [low, high] (never all-ones:
+    an init of zeros or ones can hide a wrong backward)."""
+    data = rng.normal(size=shape) if low is None else rng.uniform(low, high, size=shape)
+    return Tensor(data, requires_grad=True, label=label)
+
+
+def _loss(out, rng):
+    """sum(out * w) for fixed random weights w: every element of out gets a different gradient."""
+    return (out * rng.normal(size=out.shape)).sum()
+
+
+# ---------------------------------------------------------------- exercise 1: mul, div, pow on Values
+
+def _check_1(m):
+    return [_part("Mul, Div and Pow", _ex1_graph, m)]
+
+
+def _ex1_graph(name, m):
+    a, b, c, p = Value(2.5, label="a"), Value(-1.5, label="b"), Value(0.8, label="c"), Value(1.7, label="p")
+    ab = _named(m.Mul.apply(a, b), "a * b")
+    q = _named(m.Div.apply(ab, c), "a * b / c")
+    cube = _named(m.Pow.apply(q, 3), "(a * b / c) ** 3")       # a constant exponent
+    cp = _named(m.Pow.apply(c, p), "c ** p")                    # an exponent that is a node
+    loss = _named(m.Div.apply(m.Mul.apply(cube, cp), a), "loss")
+    return _graded(name, loss)
+
+
+# ---------------------------------------------------------------- exercise 2: unbroadcast
+
+def _check_2(m):
+    return [_part("unbroadcast", _ex2_graph, m)]
+
+
+def _ex2_graph(name, m):
+    student = m.unbroadcast
+
+    def unbroadcast(grad, shape):  # the engine would quietly fix a wrong shape: refuse it here
+        out = student(grad, shape)
+        if np.shape(out) != tuple(shape):
+            raise Mistake(f"exercise 2: unbroadcast returned shape {np.shape(out)} for a gradient of shape "
+                          f"{np.shape(grad)} and an input of shape {tuple(shape)}; it must return exactly "
+                          f"{tuple(shape)}")
+        return out
+    m.unbroadcast = unbroadcast  # the given Functions look the name up in the module at call time
+    rng = np.random.default_rng(2)
+    x, b, c = _leaf(rng, (2, 3, 4), "x"), _leaf(rng, (4,), "b"), _leaf(rng, (3, 1), "c")
+    d, s, k = _leaf(rng, (1, 4), "d"), _leaf(rng, (3, 4), "s"), _leaf(rng, (), "k")
+    y = _named(m.BroadcastAdd.apply(x, b), "x + b")
+    z = _named(m.BroadcastMul.apply(y, c), "(x + b) * c")
+    u = _named(m.BroadcastAdd.apply(z, d), "(x + b) * c + d")
+    v = _named(m.BroadcastMul.apply(s, u), "s * u")
+    out = _named(m.BroadcastMul.apply(v, k), "s * u * k")
+    return _graded(name, _loss(out, rng))
+
+
+# ---------------------------------------------------------------- exercise 3: mean and var
+
+def _check_3(m):
+    return [_part("Mean and Var", _ex3_graph, m)]
+
+
+def _ex3_graph(name, m):
+    rng = np.random.default_rng(3)
+    x, y = _leaf(rng, (4, 3), "x"), _leaf(rng, (2, 3, 2), "y")
+    terms = [
+        _loss(x - _named(m.Mean.apply(x, 0, True), "x.mean(0, keepdims)"), rng),
+        _loss(_named(m.Var.apply(x, 1, False), "x.var(1)"), rng),
+        _named(m.Mean.apply(x, None, False), "x.mean()") * 0.7,
+        _loss(_named(m.Var.apply(x, (0, 1), True), "x.var((0, 1), keepdims)"), rng),
+        _loss(_named(m.Var.apply(y, (0, 2), True), "y.var((0, 2), keepdims)"), rng),
+        _loss(_named(m.Mean.apply(y, 2, False), "y.mean(2)"), rng),
+    ]
+    return _graded(name, sum(terms[1:], terms[0]))
+
+
+# ---------------------------------------------------------------- exercise 4: batch norm by hand
+
+def _check_4(m):
+    return [_part("part A (step by step)", _ex4_steps, m), _part("part B (closed form)", _ex4_closed_form, m)]
+
+
+def _ex4_inputs(rng, n=6, channels=4):
+    hprebn = _leaf(rng, (n, channels), "hprebn")
+    hprebn.data = hprebn.data * 2.0 + 0.5
+    return hprebn, _leaf(rng, (1, channels), "bngain", 0.5, 1.5), _leaf(rng, (1, channels), "bnbias", -0.5, 0.5)
+
+
+def _ex4_steps(name, m):
+    rng = np.random.default_rng(4)
+    hprebn, bngain, bnbias = _ex4_inputs(rng)
+    steps = {step: _named(node, step) for step, node in m.forward(hprebn, bngain, bnbias).items()}
+    nodes = dict(steps, hprebn=hprebn, bngain=bngain, bnbias=bnbias)
+    dhpreact = rng.normal(size=hprebn.shape)
+    loss = (steps["hpreact"] * dhpreact).sum()  # so d loss / d hpreact is exactly dhpreact
+    claimed = m.backward_by_steps(hprebn.data.copy(), bngain.data.copy(), bnbias.data.copy(), dhpreact.copy())
+    if not isinstance(claimed, dict):
+        raise Mistake(f"exercise 4: backward_by_steps must return a dict of gradients, got {type(claimed).__name__}")
+    unknown = sorted(set(claimed) - set(m.STEPS))
+    if unknown:
+        raise Mistake(f"exercise 4: backward_by_steps returned unknown step name(s) {unknown}; "
+                      f"the steps are {list(m.STEPS)}")
+    given = {nodes[step]: claimed[step] for step in m.STEPS if claimed.get(step) is not None}
+    todo = [step for step in m.STEPS if claimed.get(step) is None]
+    if not given:
+        return _Part(name, UNFINISHED, "exercise 4: no step of part A has a gradient yet (all are None)")
+    result = _graded(name, loss, grads=given)
+    if result.status == PASSING and todo:
+        right = [step for step in m.STEPS if step not in todo]
+        return _Part(name, UNFINISHED, f"{len(right)} of {len(m.STEPS)} steps right so far ({', '.join(right)}); "
+                                       f"still None: {', '.join(todo)}", result.report, loss)
+    return result
+
+
+def _ex4_closed_form(name, m):
+    rng = np.random.default_rng(40)
+    hprebn, bngain, bnbias = _ex4_inputs(rng, n=5, channels=3)
+    out = _named(m.BatchNormClosedForm.apply(hprebn, bngain, bnbias, 1e-5), "hpreact")
+    return _graded(name, _loss(out, rng))
+
+
+# ---------------------------------------------------------------- exercise 5: running statistics, eval
+
+def _check_5(m):
+    return [_part("update_running_stats", _ex5_running, m), _part("BatchNormEval", _ex5_eval, m)]
+
+
+def _ex5_running(name, m):
+    rng = np.random.default_rng(5)
+    batch, mean0, var0 = rng.normal(size=(8, 3)) * 3 + 1, rng.normal(size=3), rng.uniform(0.5, 2.0, size=3)
+
+    def update(momentum):
+        result = m.update_running_stats(mean0.copy(), var0.copy(), batch.copy(), momentum)
+        if not (isinstance(result, tuple) and len(result) == 2) or any(np.shape(r) != (3,) for r in result):
+            raise Mistake(f"exercise 5: update_running_stats must return (running_mean, running_var), "
+                          f"two arrays of shape (3,) for 3 channels, got {result!r:.200}")
+        return np.asarray(result[0], dtype=np.float64), np.asarray(result[1], dtype=np.float64)
+    rules = [
+        ("momentum=0 keeps the old running statistics", update(0.0), (mean0, var0)),
+        ("momentum=1 gives the batch's mean and its unbiased variance (n - 1)", update(1.0),
+         (batch.mean(axis=0), batch.var(axis=0, ddof=1))),
+        ("momentum=0.1 moves 10% of the way from the old statistics to the batch's", update(0.1),
+         tuple(0.9 * old + 0.1 * new for old, new in zip((mean0, var0), update(1.0)))),
+    ]
+    for rule, got, expected in rules:
+        for stat, g, e in zip(("running_mean", "running_var"), got, expected):
+            if not np.allclose(g, e, rtol=1e-9, atol=1e-12):
+                return _Part(name, WRONG, f"{rule}, but {stat} is {np.round(g, 6)} where that gives {np.round(e, 6)}")
+    return _Part(name, PASSING, "momentum 0, 1 and 0.1 each give what they must")
+
+
+def _ex5_eval(name, m):
+    rng = np.random.default_rng(50)
+    channels, eps = 3, 1e-5
+    gamma, beta = _leaf(rng, (channels,), "gamma", 0.5, 1.5), _leaf(rng, (channels,), "beta", -0.5, 0.5)
+    mean, var = rng.normal(size=channels), rng.uniform(0.5, 2.0, size=channels)
+
+    def run(x):
+        out = m.BatchNormEval.apply(x, gamma, beta, mean.copy(), var.copy(), eps)
+        if out.shape != x.shape:
+            raise Mistake(f"exercise 5: BatchNormEval returned shape {out.shape} for input of shape {x.shape}")
+        return _named(out, "y")
+    # the forward's meaning: the running mean maps to beta, one running std above it to gamma + beta
+    special = np.stack([mean, mean + np.sqrt(var + eps)])
+    x = np.concatenate([special, rng.normal(size=(3, channels)) * 2])
+    y = run(Tensor(x)).data
+    for row, what, expected in ((0, "x = running_mean", beta.data), (1, "x = running_mean + sqrt(running_var + eps)",
+                                                                       gamma.data + beta.data)):
+        if not np.allclose(y[row], expected, rtol=1e-9, atol=1e-9):
+            return _Part(name, WRONG, f"in eval, {what} must give {'beta' if row == 0 else 'gamma + beta'} "
+                                      f"{np.round(expected, 6)}, got {np.round(y[row], 6)}: normalize with the "
+                                      f"running statistics, not the batch's")
+    for row in range(len(x)):
+        alone = run(Tensor(x[row:row + 1])).data[0]
+        if not np.allclose(alone, y[row], rtol=1e-9, atol=1e-12):
+            return _Part(name, WRONG, f"sample {row} alone (a batch of one) gives {np.round(alone, 6)} but "
+                                      f"{np.round(y[row], 6)} inside a batch of {len(x)}: eval must not use "
+                                      f"batch statistics")
+    for n in (1, 5):
+        xs = _leaf(rng, (n, channels), "x")
+        result = _graded(f"{name} backward, batch of {n}", _loss(run(xs), rng))
+        if result.status != PASSING:
+            return result
+    return _Part(name, PASSING, "running statistics used, a batch of one works, and every gradient agrees "
+                                "with its finite difference")
+
+
+_CHECKS = {1: _check_1, 2: _check_2, 3: _check_3, 4: _check_4, 5: _check_5}
