@@ -15,8 +15,15 @@ every variant back to back (the order rotating from repeat to repeat), and ratio
 the repeat; the table shows medians over repeats. Taking ratios within a repeat matters here: the
 allocator's and the machine's state swing single timings by up to 3x, and mostly move every variant
 together.
+
+Time is the process's CPU time (time.process_time, all threads, user + system) by default: on a
+shared 2-core machine, wall time also counts the moments another process held the CPU. `--clock
+wall` uses time.perf_counter instead. The second table counts minor page faults per call: memory
+that the allocator handed back to the system and that the next call touches again, page by page.
+When a variant's time jumps, that column says whether fresh memory is why.
 """
 import argparse
+import resource
 import statistics
 import time
 
@@ -101,24 +108,35 @@ def check_agreement(variants, dtype):
                 raise SystemExit(f"{name} disagrees with numpy on {what}: relative difference {worst:.2g}")
 
 
-def time_calls(call, calls):
-    start = time.perf_counter()
+CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
+
+
+def minor_faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def time_calls(call, calls, clock):
+    """(seconds, minor page faults) per call, averaged over `calls` calls."""
+    faults, start = minor_faults(), clock()
     for _ in range(calls):
         call()
-    return (time.perf_counter() - start) / calls
+    return (clock() - start) / calls, (minor_faults() - faults) / calls
 
 
-def measure(variants, repeats, calls):
-    """{name: [seconds per call, one per repeat]}: the variants interleaved within each repeat."""
+def measure(variants, repeats, calls, clock):
+    """{name: [seconds per call, one per repeat]} and {name: [faults per call, ...]}: the variants
+    interleaved within each repeat."""
     names = list(variants)
     for name in names:  # warm-up
-        time_calls(variants[name], calls)
-    times = {name: [] for name in names}
+        time_calls(variants[name], calls, clock)
+    times, faults = {name: [] for name in names}, {name: [] for name in names}
     for repeat in range(repeats):
         shift = repeat % len(names)
         for name in names[shift:] + names[:shift]:
-            times[name].append(time_calls(variants[name], calls))
-    return times
+            seconds, count = time_calls(variants[name], calls, clock)
+            times[name].append(seconds)
+            faults[name].append(count)
+    return times, faults
 
 
 def median_ratio(times, top, bottom):
@@ -129,6 +147,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=21, help="timed repeats per configuration (default 21)")
     parser.add_argument("--calls", type=int, default=20, help="calls per variant per repeat (default 20)")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu",
+                        help="cpu: process CPU time (default); wall: elapsed time")
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.calls < 1:
         parser.error("--repeats and --calls must be at least 1")
@@ -137,7 +157,8 @@ def main(argv=None):
     else:
         torch.set_num_threads(1)
         print(f"torch {torch.__version__} on {torch.get_num_threads()} thread")
-    print(f"forward + backward, weight and bias, training mode; medians of {args.repeats} repeats x {args.calls} calls")
+    print(f"forward + backward, weight and bias, training mode; {args.clock} time; "
+          f"medians of {args.repeats} repeats x {args.calls} calls")
     columns = ["numpy", "fused", "composed"] + (["torch"] if torch is not None else [])
     ratios = [("fused", "numpy"), ("composed", "fused")]
     if torch is not None:
@@ -146,16 +167,21 @@ def main(argv=None):
     header += "".join(f"{a + '/' + b:>16}" for a, b in ratios)
     print(header)
     print("-" * len(header))
+    fault_lines = []
     for shape in SHAPES:
         for dtype in DTYPES:
             variants = make_variants(shape, dtype)
             check_agreement(variants, dtype)
-            times = measure(variants, args.repeats, args.calls)
-            line = f"{str(shape):<18}{np.dtype(dtype).name:<9}"
-            line += "".join(f"{statistics.median(times[name]) * 1e6:12.1f}" for name in columns)
+            times, faults = measure(variants, args.repeats, args.calls, CLOCKS[args.clock])
+            label = f"{str(shape):<18}{np.dtype(dtype).name:<9}"
+            line = label + "".join(f"{statistics.median(times[name]) * 1e6:12.1f}" for name in columns)
             line += "".join(f"{median_ratio(times, a, b):15.2f}x" for a, b in ratios)
             print(line, flush=True)
+            fault_lines.append(label + "".join(f"{statistics.median(faults[name]):12.0f}" for name in columns))
     print("targets: fused/numpy <= 1.00x; composed/fused <= 2.20x")
+    print()
+    print(f"{'minor page faults per call':<27}" + "".join(f"{name:>12}" for name in columns))
+    print("\n".join(fault_lines))
 
 
 if __name__ == "__main__":

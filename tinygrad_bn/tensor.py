@@ -166,13 +166,23 @@ class Tensor(Operators, Node):
                 raise ValueError(f"backward: the output has shape {self.shape}; a non-scalar output needs "
                                  f"a gradient of that shape: out.backward(grad)")
             return np.ones_like(self.data)
-        grad = grad.data if isinstance(grad, Tensor) else _array(grad, "backward(grad)")
+        grad = _array(grad.data if isinstance(grad, Tensor) else grad, "backward(grad)")  # our own copy
         if grad.shape != self.shape:
             raise ValueError(f"backward: grad has shape {grad.shape}, the output has shape {self.shape}")
         return grad.astype(self.dtype, copy=False)
 
     def _add_to_grad(self, g) -> None:
-        self.grad = np.array(g, dtype=self.data.dtype) if self.grad is None else self.grad + g
+        """Keep g as .grad (summing from the second backward on, never in place). An op's result keeps
+        g itself when it is a writeable array of its dtype: every full-size copy costs as much as the
+        op's arithmetic. It may then share memory with another node's .grad (a + b sends the same
+        gradient to a and b): an intermediate's .grad is for reading. A leaf (a parameter, an input)
+        always gets its own array, which optimizers and users may change in place."""
+        if self.grad is not None:
+            self.grad = self.grad + g
+        elif self._fn is not None and type(g) is np.ndarray and g.flags.writeable and g.dtype == self.data.dtype:
+            self.grad = g
+        else:
+            self.grad = np.array(g, dtype=self.data.dtype)
 
     def _conform_grad(self, g, fn, index: int) -> np.ndarray:
         if type(g) is not np.ndarray:
