@@ -82,7 +82,7 @@ MISTAKES = {
     5: ("return grad * ctx.gamma * ctx.r, (", "return grad * ctx.r, ("),              # forgot gamma in dx
 }
 # where each mistake must be found: the node named first_bad, and the op blamed for it (None: by hand)
-MISTAKE_FOUND_AT = {1: ("c", "Div"), 2: ("d", "BroadcastAdd"), 3: ("y", "Var"), 4: ("bndiff", None), 5: ("x", "BatchNormEval")}
+MISTAKE_FOUND_AT = {1: ("b", "Div"), 2: ("d", "BroadcastAdd"), 3: ("y", "Var"), 4: ("bndiff", None), 5: ("x", "BatchNormEval")}
 
 
 def _replace_once(text, old, new, what):

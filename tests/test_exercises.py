@@ -92,6 +92,15 @@ def test_part_a_of_exercise_4_can_be_checked_step_by_step(tmp_path):
     assert "4 of 9 steps right so far (bngain, bnbias, bnraw, bnvar_inv); still None: bnvar" in verdict.message
 
 
+def test_exercise_1_reports_each_op_on_its_own(tmp_path):
+    text = (STUBS / exercise(1).filename).read_text().replace(
+        'raise NotImplementedError("exercise 1: Mul.backward is not written yet")', "return grad * b, grad * a")
+    (tmp_path / exercise(1).filename).write_text(text)
+    verdict = check(1, tmp_path)
+    assert verdict.status == UNFINISHED
+    assert verdict.message == "Div: exercise 1: Div.backward is not written yet\n(right so far: Mul)"
+
+
 def test_a_gradient_of_the_wrong_shape_is_named_in_exercise_2(tmp_path):
     text = solved_text(2).replace("return grad.sum(axis=ones, keepdims=True)", "return grad.sum(axis=ones)")
     (tmp_path / exercise(2).filename).write_text(text)

@@ -139,17 +139,24 @@ def _loss(out, rng):
 # ---------------------------------------------------------------- exercise 1: mul, div, pow on Values
 
 def _check_1(m):
-    return [_part("Mul, Div and Pow", _ex1_graph, m)]
+    """One small graph per op, so each can be finished (and is reported) on its own."""
+    a, b, c, p = (Value(2.5, label="a"), Value(-1.5, label="b"), Value(0.8, label="c"), Value(1.7, label="p"))
+    return [_part("Mul", _ex1_mul, m, a, b), _part("Div", _ex1_div, m, a, b, c), _part("Pow", _ex1_pow, m, b, p)]
 
 
-def _ex1_graph(name, m):
-    a, b, c, p = Value(2.5, label="a"), Value(-1.5, label="b"), Value(0.8, label="c"), Value(1.7, label="p")
+def _ex1_mul(name, m, a, b):
     ab = _named(m.Mul.apply(a, b), "a * b")
-    q = _named(m.Div.apply(ab, c), "a * b / c")
-    cube = _named(m.Pow.apply(q, 3), "(a * b / c) ** 3")       # a constant exponent
-    cp = _named(m.Pow.apply(c, p), "c ** p")                    # an exponent that is a node
-    loss = _named(m.Div.apply(m.Mul.apply(cube, cp), a), "loss")
-    return _graded(name, loss)
+    return _graded(name, _named(m.Mul.apply(ab, a), "a * b * a"))         # a is used twice
+
+
+def _ex1_div(name, m, a, b, c):
+    q = _named(m.Div.apply(a, c), "a / c")
+    return _graded(name, _named(m.Div.apply(q, b), "a / c / b"))
+
+
+def _ex1_pow(name, m, b, p):
+    square = _named(m.Pow.apply(b, 2), "b ** 2")                          # a constant exponent
+    return _graded(name, _named(m.Pow.apply(square, p), "(b ** 2) ** p"))  # an exponent that is a node
 
 
 # ---------------------------------------------------------------- exercise 2: unbroadcast
