@@ -272,3 +272,19 @@ def test_bad_arguments_are_refused():
         check_nodes(1.0)
     with pytest.raises(ValueError, match="eps must be positive"):
         check_nodes((x * 2).sum(), eps=0.0)
+
+
+def test_nan_gradients_agree_only_with_nan():
+    """Where a derivative is undefined on both sides (d/db of a**b at a < 0) that is no mistake;
+    where only one side is (sqrt at 0: inf analytically, nan numerically) the node is not agreed."""
+    a, b = Tensor(np.array([-2.0]), label="a"), Tensor(np.array([2.0]), requires_grad=True, label="b")
+    with np.errstate(all="ignore"):
+        report = check_nodes((a ** b).sum())  # (-2)**2 = 4; d/db = 4 log(-2) is nan, so is its difference
+    assert np.isnan(report.row(b).analytic[0]) and np.isnan(report.row(b).numeric[0])
+    assert report.row(b).close and report.row(b).exact and report.ok
+    x = Tensor(np.array([0.0, 4.0]), requires_grad=True, label="x")
+    with np.errstate(all="ignore"):
+        report = check_nodes((x ** 0.5).sum())
+    row = report.row(x)
+    assert np.isinf(row.analytic[0]) and np.isnan(row.numeric[0])
+    assert not row.close and report.first_bad is x and row.max_diff == np.inf

@@ -41,6 +41,8 @@ class NodeCheck:
 
     `exact` is bitwise equality (as the classic `cmp` helper prints it; a finite difference is rarely
     exact, so `close` is the verdict): |analytic - numeric| <= atol + rtol * |numeric| everywhere.
+    Where both are nan (a point where the function is undefined, such as log of a negative number)
+    they agree; where only one is, they do not.
     """
     __slots__ = ("node", "name", "op", "shape", "type", "analytic", "numeric", "exact", "close", "max_diff", "worst")
 
@@ -48,9 +50,9 @@ class NodeCheck:
         self.node, self.name, self.op = node, name, node.op or "leaf"
         self.shape, self.type = tuple(np.shape(node.data)), type_text(node)
         self.analytic, self.numeric = analytic, numeric
-        diff = np.abs(analytic - numeric)
-        self.exact = bool(np.array_equal(analytic, numeric))
-        self.close = bool(np.all(diff <= atol + rtol * np.abs(numeric)))
+        diff = _difference(analytic, numeric)
+        self.exact = bool(np.array_equal(analytic, numeric, equal_nan=True))
+        self.close = not _disagree(diff, numeric, atol, rtol)
         self.max_diff = float(diff.max()) if diff.size else 0.0
         self.worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(diff)), diff.shape)) if diff.size else ()
 
@@ -276,7 +278,20 @@ def _edge_is_wrong(order, position, node, consumer, sends, eps, atol, rtol) -> b
         if consumer in sends and sends[consumer][i] is not None:
             sent = sent + _as_array(sends[consumer][i], node)
     numeric = _numeric(order, position[node], node, eps, consumer)
-    return bool(np.any(np.abs(sent - numeric) > atol + rtol * np.abs(numeric)))
+    return _disagree(_difference(sent, numeric), numeric, atol, rtol)
+
+
+def _difference(analytic, numeric) -> np.ndarray:
+    """|analytic - numeric| element by element: 0 where both are nan, inf where only one is."""
+    with np.errstate(invalid="ignore"):
+        diff = np.abs(analytic - numeric)
+    both, one = np.isnan(analytic) & np.isnan(numeric), np.isnan(analytic) ^ np.isnan(numeric)
+    return np.where(both, 0.0, np.where(one, np.inf, diff))
+
+
+def _disagree(diff, numeric, atol, rtol) -> bool:
+    """Is any element outside the tolerance atol + rtol * |numeric|?"""
+    return bool(np.any(diff > atol + rtol * np.nan_to_num(np.abs(numeric))))
 
 
 # ---------------------------------------------------------------- names
