@@ -48,17 +48,22 @@ class Mul(Function):
 
 
 class Div(Function):
-    """out = a / b;   d/da = 1/b,  d/db = -a/b**2"""
+    """out = a / b;   d/da = 1/b,  d/db = -a/b**2 = -out/b, so grad_b = -grad_a * out"""
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
-        return a / b
+        out = a / b
+        ctx.save_for_backward(b, out)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        a, b = ctx.saved_tensors
+        b, out = ctx.saved_tensors
         grad_a = grad / b
-        return grad_a, (-grad_a * a / b if ctx.needs_input_grad[1] else None)
+        if not ctx.needs_input_grad[1]:
+            return grad_a, None
+        grad_b = grad_a * out
+        grad_b *= -1  # in place: one array of grad's size, not two (for a float, a new float)
+        return grad_a, grad_b
 
 
 class Pow(Function):
@@ -72,8 +77,12 @@ class Pow(Function):
     @staticmethod
     def backward(ctx, grad):
         a, b, out = ctx.saved_tensors
-        grad_a = grad * b * a ** (b - 1) if ctx.needs_input_grad[0] else None
-        grad_b = grad * out * np.log(a) if ctx.needs_input_grad[1] else None
+        grad_a = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_a = b * a ** (b - 1)
+            grad_a *= grad  # in place (for a float, a new float)
+        if ctx.needs_input_grad[1]:
+            grad_b = grad * out * np.log(a)
         return grad_a, grad_b
 
 
@@ -217,7 +226,7 @@ class Mean(Function):
     def forward(ctx, a, axis=None, keepdims=False):
         ctx.shape, ctx.axes, ctx.keepdims = a.shape, _normalize_axis(axis, a.ndim), keepdims
         ctx.n = _count(a.shape, ctx.axes)
-        return a.mean(axis=ctx.axes, keepdims=keepdims)
+        return np.add.reduce(a, axis=ctx.axes, keepdims=keepdims) / ctx.n  # a.mean's arithmetic, less overhead
 
     @staticmethod
     def backward(ctx, grad):
