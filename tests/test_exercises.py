@@ -6,6 +6,7 @@ import pytest
 
 from exercise_solutions import MISTAKE_FOUND_AT, STUBS, solved_text, write_solution
 from tinygrad_bn.cli import main
+from tinygrad_bn.describe import number_text
 from tinygrad_bn.exercises import EXERCISES, exercise
 from tinygrad_bn.exercises.checker import PASSING, UNFINISHED, WRONG, check
 
@@ -65,6 +66,8 @@ def test_a_planted_mistake_is_caught_and_the_wrong_node_named(number, tmp_path, 
     assert f"diagram with the wrong node marked in red: {diagram}" in out
     ids = {node: i for i, node in enumerate(report.names)}
     assert red_node_titles(diagram.read_text()) == [f"n{ids[report.first_bad]}"]
+    if number == 1:  # a Value graph: the diagram shows the (wrong) gradient the student's code gives
+        assert f"grad {number_text(row.got)}" in diagram.read_text().replace("&#45;", "-")
 
 
 def red_node_titles(svg):
@@ -138,9 +141,11 @@ def test_an_error_in_the_students_code_names_their_line(tmp_path):
 
 
 def test_a_file_that_does_not_parse_is_wrong_with_its_line(tmp_path):
-    (tmp_path / exercise(3).filename).write_text("def broken(:\n")
+    (tmp_path / exercise(3).filename).write_text("import numpy as np\ndef broken(:\n")
     verdict = check(3, tmp_path)
-    assert verdict.status == WRONG and "SyntaxError" in verdict.message
+    assert verdict.status == WRONG
+    assert verdict.message.startswith("your code raised SyntaxError: ")
+    assert verdict.message.endswith("at line 2 of ex3_mean_var.py: def broken(:")
 
 
 def test_the_checker_reads_the_file_as_it_is_now(tmp_path):

@@ -95,6 +95,8 @@ def _graded(name, output, **kwargs) -> _Part:
     report = check_nodes(output, **kwargs)
     if report.ok:
         return _Part(name, PASSING, report.verdict(), report, output)
+    if "grads" not in kwargs:
+        output.backward()  # so that the diagram of the mistake shows the gradients the student's code gives
     return _Part(name, WRONG, f"{report.verdict()}\n\n{report.table()}", report, output)
 
 
@@ -110,8 +112,11 @@ def _combine(ex, parts) -> Verdict:
 
 
 def _crash(error, path) -> str:
-    """`TypeError: ... (line 42 of ex1_scalar_ops.py, in backward: return grad * c)`."""
+    """`your code raised NameError: ...` and, below it, `at line 42 of ex1_scalar_ops.py, in backward:
+    return grad * c`: the last line of the student's own file that the error passed through."""
     text = f"your code raised {type(error).__name__}: {error}"
+    if isinstance(error, SyntaxError) and error.lineno is not None:
+        return text + f"\n  at line {error.lineno} of {path.name}: {(error.text or '').strip()}"
     mine = [f for f in traceback.extract_tb(error.__traceback__) if Path(f.filename).resolve() == path.resolve()]
     if mine:
         f = mine[-1]
