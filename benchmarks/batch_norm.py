@@ -10,6 +10,10 @@ bias in training mode, forward and then backward of a fixed upstream gradient, f
     numpy     the same closed form written plainly in numpy below: no graph, no nodes
     torch     torch.nn.functional.batch_norm on 1 thread (torch.set_num_threads(1)), when installed
 
+numpy's BLAS (which the fused op's per-channel sums use) is held to 1 thread as well, through
+OPENBLAS_NUM_THREADS=1 unless the environment sets it: on a busy 2-core machine a second BLAS thread
+waiting for a core can cost more than the work.
+
 All four are checked to agree before timing. After a warm-up, each repeat times `--calls` calls of
 every variant back to back (the order rotating from repeat to repeat), and ratios are taken within
 the repeat; the table shows medians over repeats. Taking ratios within a repeat matters here: the
@@ -23,11 +27,14 @@ that the allocator handed back to the system and that the next call touches agai
 When a variant's time jumps, that column says whether fresh memory is why.
 """
 import argparse
+import os
 import resource
 import statistics
 import time
 
-import numpy as np
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # numpy's BLAS on 1 thread, as torch: read when numpy loads
+
+import numpy as np  # noqa: E402 (after the thread setting)
 
 from tinygrad_bn import Tensor
 from tinygrad_bn.functional import batch_norm
