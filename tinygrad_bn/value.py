@@ -18,6 +18,8 @@ from .operators import Operators
 
 def _real(x, where: str) -> float:
     """x as a float if it is a real number (a Python or numpy scalar), else a TypeError."""
+    if isinstance(x, float):  # the common case first: np.exp, np.tanh, ... return np.float64, a float subclass
+        return float(x)
     if isinstance(x, (numbers.Real, np.number)) and not isinstance(x, (complex, np.complexfloating)):
         return float(x)
     if isinstance(x, np.ndarray) and x.ndim == 0 and x.dtype.kind in "biuf":
