@@ -123,30 +123,34 @@ def test_with_two_consumers_only_the_wrong_one_is_blamed(monkeypatch):
 
 
 def test_classic_mistakes_are_caught(monkeypatch):
-    """Not only a scaled gradient: swapped Mul, a lost minus sign in Div, Bessel's n-1 in Var."""
+    """Not only a scaled gradient: swapped Mul, a lost minus sign in Div, Bessel's n-1 in Var. Each
+    mistake is written around the op's real backward, so it holds whatever the op saves."""
     rng = np.random.default_rng(5)
     a, b = tensor(rng, (4,), label="a"), tensor(rng, (4,), positive=True, label="b")
-    loss = ((a * b) / b.exp() + (a.reshape(2, 2).var(axis=0)).sum()).sum()
+    ab = a * b
+    loss = (ab / b.exp() + (a.reshape(2, 2).var(axis=0)).sum()).sum()
     assert check_nodes(loss).ok
+    mul, div, var = ops.Mul.backward, ops.Div.backward, ops.Var.backward
 
-    def swapped_mul(ctx, grad):
-        x, y = ctx.saved_tensors
-        return grad * x, grad * y
+    def swapped_mul(ctx, grad):  # d(ab)/da = b, d(ab)/db = a: sent the other way round
+        grad_a, grad_b = mul(ctx, grad)
+        return grad_b, grad_a
     monkeypatch.setattr(ops.Mul, "backward", staticmethod(swapped_mul))
-    assert check_nodes(loss).culprit_op == "Mul"
+    assert check_nodes(loss).culprits == (ab,)
     monkeypatch.undo()
 
-    def unsigned_div(ctx, grad):
-        x, y = ctx.saved_tensors
-        return grad / y, grad * x / y ** 2
+    def unsigned_div(ctx, grad):  # d(x/y)/dy = -x/y**2, sent without its minus sign
+        grad_x, grad_y = div(ctx, grad)
+        return grad_x, -grad_y
     monkeypatch.setattr(ops.Div, "backward", staticmethod(unsigned_div))
     report = check_nodes(loss)
     assert report.culprit_op == "Div" and report.first_bad.op == "Exp"  # only d/d(denominator) is wrong
+    assert report.row(ab).close
     monkeypatch.undo()
 
-    def bessel_var(ctx, grad):
-        g = ops._expand(grad, ctx.shape, ctx.axes, ctx.keepdims)
-        return g * ctx.centered * (2.0 / (ctx.dof - 1)), None, None, None
+    def bessel_var(ctx, grad):  # divides by n - 1 = 1 instead of n = 2: twice too big
+        grads = var(ctx, grad)
+        return (grads[0] * 2.0,) + grads[1:]
     monkeypatch.setattr(ops.Var, "backward", staticmethod(bessel_var))
     assert check_nodes(loss).culprit_op == "Var"
 
