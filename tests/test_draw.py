@@ -193,7 +193,7 @@ def test_highlight_takes_a_list_and_marks_a_collapsed_group_holding_one():
     order = topological_order(loss)
     ids = {node: i for i, node in enumerate(order)}
     std = next(node for node in order if node.label == "std")
-    gamma = order[0]
+    gamma = next(node for node in order if node.label == "gamma")
     nodes = nodes_of(draw_graph(loss, highlight=[std, gamma]).source)
     assert nodes[f"n{ids[std]}"]["color"] == nodes[f"n{ids[gamma]}"]["color"] == "red"
     collapsed = nodes_of(draw_graph(loss, highlight=std, collapse="batch_norm").source)

@@ -15,58 +15,58 @@ from tinygrad_bn.functional import batch_norm
 # -1.03, -0.74, -0.29, -0.15, 0.15, 2.06 (the lecture's figures), here times gamma = 2, plus beta = 0.5,
 # and loss = 1 y1 + 2 y2 + ... + 6 y6. Every number below can be checked by hand (and is, below).
 LECTURE_LISTING = """\
-%0 gamma : f64[] = 2
-%1 x1 : f64[] = 3
-%2 x2 : f64[] = 5
-%3 x3 : f64[] = 8
-%4 x4 : f64[] = 9
-%5 x5 : f64[] = 11
-%6 x6 : f64[] = 24
+%0 x1 : f64[] = 3
+%1 x2 : f64[] = 5
+%2 x3 : f64[] = 8
+%3 x4 : f64[] = 9
+%4 x5 : f64[] = 11
+%5 x6 : f64[] = 24
+%6 gamma : f64[] = 2
 %7 beta : f64[] = 0.5
 batch_norm {
-  %8 : f64[] = Add %1 %2  # 8
-  %9 : f64[] = Add %8 %3  # 16
-  %10 : f64[] = Add %9 %4  # 25
-  %11 : f64[] = Add %10 %5  # 36
-  %12 : f64[] = Add %11 %6  # 60
+  %8 : f64[] = Add %0 %1  # 8
+  %9 : f64[] = Add %8 %2  # 16
+  %10 : f64[] = Add %9 %3  # 25
+  %11 : f64[] = Add %10 %4  # 36
+  %12 : f64[] = Add %11 %5  # 60
   %13 mean : f64[] = Div %12 6.0  # 10
-  %14 x - mean : f64[] = Sub %1 %13  # -7
+  %14 x - mean : f64[] = Sub %0 %13  # -7
   %15 : f64[] = Pow %14 2.0  # 49
-  %16 x - mean : f64[] = Sub %2 %13  # -5
+  %16 x - mean : f64[] = Sub %1 %13  # -5
   %17 : f64[] = Pow %16 2.0  # 25
   %18 : f64[] = Add %15 %17  # 74
-  %19 x - mean : f64[] = Sub %3 %13  # -2
+  %19 x - mean : f64[] = Sub %2 %13  # -2
   %20 : f64[] = Pow %19 2.0  # 4
   %21 : f64[] = Add %18 %20  # 78
-  %22 x - mean : f64[] = Sub %4 %13  # -1
+  %22 x - mean : f64[] = Sub %3 %13  # -1
   %23 : f64[] = Pow %22 2.0  # 1
   %24 : f64[] = Add %21 %23  # 79
-  %25 x - mean : f64[] = Sub %5 %13  # 1
+  %25 x - mean : f64[] = Sub %4 %13  # 1
   %26 : f64[] = Pow %25 2.0  # 1
   %27 : f64[] = Add %24 %26  # 80
-  %28 x - mean : f64[] = Sub %6 %13  # 14
+  %28 x - mean : f64[] = Sub %5 %13  # 14
   %29 : f64[] = Pow %28 2.0  # 196
   %30 : f64[] = Add %27 %29  # 276
   %31 var : f64[] = Div %30 6.0  # 46
   %32 var + eps : f64[] = Add %31 1e-05  # 46
   %33 std : f64[] = Sqrt %32  # 6.782
   %34 x_hat : f64[] = Div %14 %33  # -1.032
-  %35 gamma * x_hat : f64[] = Mul %0 %34  # -2.064
+  %35 gamma * x_hat : f64[] = Mul %6 %34  # -2.064
   %36 gamma * x_hat + beta : f64[] = Add %35 %7  # -1.564
   %37 x_hat : f64[] = Div %16 %33  # -0.7372
-  %38 gamma * x_hat : f64[] = Mul %0 %37  # -1.474
+  %38 gamma * x_hat : f64[] = Mul %6 %37  # -1.474
   %39 gamma * x_hat + beta : f64[] = Add %38 %7  # -0.9744
   %40 x_hat : f64[] = Div %19 %33  # -0.2949
-  %41 gamma * x_hat : f64[] = Mul %0 %40  # -0.5898
+  %41 gamma * x_hat : f64[] = Mul %6 %40  # -0.5898
   %42 gamma * x_hat + beta : f64[] = Add %41 %7  # -0.08977
   %43 x_hat : f64[] = Div %22 %33  # -0.1474
-  %44 gamma * x_hat : f64[] = Mul %0 %43  # -0.2949
+  %44 gamma * x_hat : f64[] = Mul %6 %43  # -0.2949
   %45 gamma * x_hat + beta : f64[] = Add %44 %7  # 0.2051
   %46 x_hat : f64[] = Div %25 %33  # 0.1474
-  %47 gamma * x_hat : f64[] = Mul %0 %46  # 0.2949
+  %47 gamma * x_hat : f64[] = Mul %6 %46  # 0.2949
   %48 gamma * x_hat + beta : f64[] = Add %47 %7  # 0.7949
   %49 x_hat : f64[] = Div %28 %33  # 2.064
-  %50 gamma * x_hat : f64[] = Mul %0 %49  # 4.128
+  %50 gamma * x_hat : f64[] = Mul %6 %49  # 4.128
   %51 gamma * x_hat + beta : f64[] = Add %50 %7  # 4.628
 }
 %52 : f64[] = Mul %36 1.0  # -1.564
@@ -163,6 +163,29 @@ def test_leaves_come_before_the_block_that_uses_them_and_the_block_is_contiguous
     assert all(line.startswith("  %") for line in lines[header + 1:end])
     leaves = [i for i, line in enumerate(lines) if line.endswith("= param")]
     assert leaves and max(leaves) < header
+
+
+def test_in_a_deep_network_each_leaf_comes_just_before_its_first_user():
+    """Layer after layer: W, MatMul, gamma and beta, the batch_norm block, Tanh; not all the weights
+    at the top (where a plain depth-first order would put the gammas, gamma being a first argument)."""
+    rng = np.random.default_rng(4)
+    h = Tensor(rng.normal(size=(4, 3)), requires_grad=True, label="x")
+    for _ in range(5):
+        w = Tensor(rng.normal(size=(3, 3)), requires_grad=True, label="W")
+        gamma = Tensor(np.ones(3), requires_grad=True, label="gamma")
+        beta = Tensor(np.zeros(3), requires_grad=True, label="beta")
+        h = batch_norm(h @ w, gamma, beta).tanh()
+    order = topological_order(h.sum())
+    start = {}  # node -> where the line (or block) that holds it starts
+    for i, node in enumerate(order):
+        block = node.group if not node.is_leaf else None
+        start[node] = start.setdefault(block, i) if block is not None else i
+    for i, leaf in enumerate(order):
+        if leaf.is_leaf:
+            user = next(n for n in order if leaf in n.parents)
+            assert all(n.is_leaf for n in order[i + 1:start[user]]), (i, leaf.label)
+    lines = [line.split(" = ")[1].split()[0] if " = " in line else line for line in format_graph(h.sum()).splitlines()]
+    assert lines[:8] == ["param", "param", "MatMul", "param", "param", "batch_norm #1 {", "Reshape", "Mean"]
 
 
 def test_two_batch_norms_are_two_blocks_numbered_apart():

@@ -34,6 +34,7 @@ from .graph import Node, topological_order
 from .render import Diagram
 
 MAX_NODES = 500
+QUICK_LAYOUT = 200  # beyond this many shapes, ask dot for a quicker, rougher layout
 RANKDIRS = ("LR", "TB", "RL", "BT")
 
 PARAMETER, OUTPUT, INPUT, STEP = "lightblue", "darkseagreen1", "gray92", "white"
@@ -153,28 +154,31 @@ class _Plan:
         return list(unit.parents)
 
     def truncate(self, max_nodes: int):
-        """Keep the shapes nearest the outputs (breadth first, backwards), at most max_nodes of them."""
-        kept, size, frontier = set(), 0, [node for node in self.order if node in self.outputs]
+        """Keep the shapes nearest the outputs (breadth first, backwards), at most max_nodes of them
+        with the "not drawn" node: a box costs one shape, and the op (or collapsed group) that made it
+        one more, once."""
+        boxes, makers, size, max_nodes = set(), set(), 0, max_nodes - 1
+        frontier = [node for node in self.order if node in self.outputs]
         while frontier and size < max_nodes:
             upstream = []
             for node in frontier:
-                if node in kept:
+                if node in boxes:
                     continue
                 maker = self.maker(node)
-                cost = 1 + (maker is not None and maker not in kept)
-                if size + cost > max_nodes:
+                new_maker = maker is not None and maker not in makers
+                if size + 1 + new_maker > max_nodes:
                     continue
-                kept.add(node)
-                size += cost
-                if maker is not None and maker not in kept:
-                    kept.add(maker)
+                boxes.add(node)
+                size += 1 + new_maker
+                if new_maker:
+                    makers.add(maker)
                     upstream.extend(self.sources(maker))
             frontier = upstream
-        self.cut = {node for node in self.shown if node not in kept} | {g for g in self.members if g not in kept}
-        self.hidden_count = len(self.order) - sum(1 for node in self.shown if node in kept)
-        self.shown = [node for node in self.shown if node in kept]
-        self.members = {g: m for g, m in self.members.items() if g in kept}
-        self.size = size + 1  # the "not drawn" node
+        self.cut = {node for node in self.shown if node not in boxes} | {g for g in self.members if g not in makers}
+        self.hidden_count = len(self.order) - len(boxes)
+        self.shown = [node for node in self.shown if node in boxes]
+        self.members = {g: m for g, m in self.members.items() if g in makers}
+        self.size = size + 1  # and the "not drawn" node
 
 
 class _Writer:
@@ -194,6 +198,8 @@ class _Writer:
                       edge_attr={"arrowsize": "0.7"})
         if notes:
             dot.attr(label=graphviz.nohtml(_escape("\n".join(notes))), labelloc="t")
+        if self.plan.size > QUICK_LAYOUT:  # cap dot's network-simplex passes: seconds, not minutes
+            dot.attr(nslimit="1", nslimit1="1")
         shown = self.plan.shown
         blocks = {}
         for node in shown:

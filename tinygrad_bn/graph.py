@@ -165,16 +165,17 @@ def topological_order(output) -> list:
         for parent in reversed(node._inputs):
             if isinstance(parent, Node) and parent not in seen:
                 stack.append(parent)
-    return _group_blocks(order) if grouped else order
+    return _group_blocks(order, outputs) if grouped else order
 
 
-def _group_blocks(order: list) -> list:
-    """Reorder a topological order so that each group's ops form one contiguous block.
+def _group_blocks(order: list, outputs: tuple) -> list:
+    """Reorder a topological order so that each group's ops form one contiguous block, and each
+    leaf (gamma, x, a weight) comes just before the first block or op that uses it.
 
-    Each group counts as one unit; other nodes (and every leaf: a leaf belongs to no block) are units
-    of their own. Walking `order`, a node is placed as it comes (its parents are placed already); a
-    group is placed at its first member, after a depth-first search has placed whatever its members
-    need from outside it (a leaf such as gamma, the input x). Members keep their relative order.
+    Each group counts as one unit; other nodes are units of their own. Walking `order`, an op is
+    placed as it comes (its leaf inputs just before it, its other inputs are placed already); a
+    group is placed at its first member, after a depth-first search has placed what its members need
+    from outside it: other ops first, then its leaves. Members keep their relative order.
 
     Groups made by `with group(...)` blocks that do not nest can always be placed so. If placing one
     would form a cycle (an outer group around an inner one: outer -> inner -> outer), the outer group
@@ -182,13 +183,13 @@ def _group_blocks(order: list) -> list:
     """
     broken = set()
     while True:
-        blocks = _place_blocks(order, broken)
+        blocks = _place_blocks(order, set(outputs), broken)
         if type(blocks) is list:
             return blocks
         broken.add(blocks)
 
 
-def _place_blocks(order: list, broken: set):
+def _place_blocks(order: list, outputs: set, broken: set):
     """One pass of `_group_blocks`: the new order, or the Group to break up if there is a cycle."""
     unit, members, needs = {}, {}, {}  # unit: a node's Group, for nodes in an unbroken group only
     for node in order:  # parents come before children, so each parent's unit is known by then
@@ -196,36 +197,40 @@ def _place_blocks(order: list, broken: set):
         if g is None or node._fn is None or g in broken:
             continue
         if g not in members:
-            members[g], needs[g] = [], []
+            members[g], needs[g] = [], ([], [])
         members[g].append(node)
         unit[node] = g
-        outside = needs[g]
+        ops, leaves = needs[g]
         for parent in node._inputs:
             if isinstance(parent, Node):
-                parent = unit.get(parent, parent)
-                if parent is not g:
-                    outside.append(parent)
+                if parent._fn is None:
+                    leaves.append(parent)
+                elif unit.get(parent) is not g:
+                    ops.append(unit.get(parent, parent))
     placed, result = set(), []
     for first in order:
         root = unit.get(first, first)
-        if root in placed:
+        if root in placed or (first._fn is None and first not in outputs):  # a leaf waits for its first user
             continue
-        if root is first:  # not in a block: its parents came earlier in `order` and are placed
+        if root is first:  # not in a block: its inputs that are ops came earlier and are placed
+            for parent in first._inputs:
+                if isinstance(parent, Node) and parent._fn is None and parent not in placed:
+                    placed.add(parent)
+                    result.append(parent)
             placed.add(first)
             result.append(first)
             continue
         active = {root}
-        stack = [(root, iter(needs[root]))]
+        stack = [(root, _inputs_of(root, needs, unit))]
         while stack:
-            current, parents = stack[-1]
-            for parent in parents:
+            current, inputs = stack[-1]
+            for parent in inputs:
                 if parent in placed:
                     continue
                 if parent in active:
                     return _group_on_cycle(stack, parent)
                 active.add(parent)
-                stack.append((parent, iter(needs[parent] if parent in needs else
-                                           [unit.get(p, p) for p in parent._inputs if isinstance(p, Node)])))
+                stack.append((parent, _inputs_of(parent, needs, unit)))
                 break
             else:
                 stack.pop()
@@ -236,6 +241,16 @@ def _place_blocks(order: list, broken: set):
                 else:
                     result.append(current)
     return result
+
+
+def _inputs_of(u, needs: dict, unit: dict):
+    """An iterator over the units unit `u` (a node, or a Group) takes inputs from: ops, then leaves."""
+    if u in needs:
+        ops, leaves = needs[u]
+    else:
+        parents = [p for p in u._inputs if isinstance(p, Node)]
+        ops, leaves = [unit.get(p, p) for p in parents if p._fn is not None], [p for p in parents if p._fn is None]
+    return iter(ops + leaves)
 
 
 def _group_on_cycle(stack: list, repeated) -> Group:
