@@ -194,7 +194,7 @@ class _Writer:
 
     def diagram(self, notes: list) -> Diagram:
         dot = Diagram(name="graph", graph_attr={"rankdir": self.rankdir, "fontname": "Helvetica", "fontsize": "11"},
-                      node_attr={"fontname": "monospace", "fontsize": "10", "style": "filled"},
+                      node_attr={"fontname": "Courier", "fontsize": "10", "style": "filled"},
                       edge_attr={"arrowsize": "0.7"})
         if notes:
             dot.attr(label=graphviz.nohtml(_escape("\n".join(notes))), labelloc="t")
