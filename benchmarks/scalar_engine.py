@@ -9,12 +9,15 @@ nodes. The MLP below is written once, micrograd-style (Neuron, Layer, MLP), and 
 the same weights, so they build the same graph and must agree on the loss and every gradient (checked
 before timing).
 
-Steps are timed with Python's garbage collector on (the default, what users run) and with
-`gc.disable()` around the timed step only (restored right after). A timed step is the second of two
-steps run from a collected heap, as in a training loop: each micrograd graph is a web of reference
-cycles that only the collector frees, so the step finds the previous graph still waiting to be
-collected; ours was freed by reference counting when it was dropped (inside the timing). The heap is
-collected (untimed) before each pair, so no engine pays for another's garbage.
+A step is timed as the second of two run from a collected heap, three ways. In micrograd's demo
+loop (`total_loss, acc = loss()`, what users run) the last step's loss stays alive until the new
+one replaces it, so the collector walks two graphs; and each micrograd graph is a web of reference
+cycles that becomes garbage only the collector frees, while ours is freed by reference counting when
+it is dropped (inside the timing). That loop is timed with Python's garbage collector on (the
+default) and with `gc.disable()` around the timed step only (restored right after). The third way
+drops the last loss before the step, as a loop that says `del loss` (or runs each step in a
+function) would. The heap is collected (untimed) before each timed pair, so no engine pays for
+another's garbage.
 
 After one warm-up step per engine, each repeat times our step and micrograd's back to back (in
 alternating order); the ratio is taken within the repeat, and medians are reported. The targets
@@ -125,27 +128,49 @@ def count_micrograd_nodes(output):
     return len(seen)
 
 
-def timed_step(run, collector_on):
-    """Seconds for the second of two calls of run() (a training loop's steady state: micrograd's
-    previous graph is garbage waiting for the collector), from a collected heap, the collector on or off."""
+# The three ways a step is timed: (name, collector on?, does the last step's loss stay alive?)
+MODES = [
+    ("collector on,  last loss alive", True, True),     # micrograd's demo loop: what users run
+    ("collector off, last loss alive", False, True),
+    ("collector on,  last loss dropped", True, False),  # `del loss` (or a function scope) between steps
+]
+
+
+def one_step(run, collector_on=True, keep_last=True, during=None):
+    """Seconds for the second of two steps run from a collected heap, the collector on or off.
+
+    keep_last: the first step's loss stays alive during the second and is dropped when the new loss
+    replaces it, as `total_loss` is in micrograd's demo loop (`total_loss, acc = loss()`): the
+    collector then walks two graphs, and a micrograd graph, a web of reference cycles, becomes
+    garbage only it can free. Otherwise the first loss is dropped before the second step, which
+    drops its own loss before the clock stops. `during` is a gc.callbacks hook for the timed step.
+    """
     gc.collect()
-    run()
+    losses = [run()]  # the last step's loss
+    if not keep_last:
+        losses.clear()
     was_enabled = gc.isenabled()
     if not collector_on:
         gc.disable()
+    if during is not None:
+        gc.callbacks.append(during)
     try:
         start = time.perf_counter()
-        run()
+        losses[:] = [run()]  # the new loss replaces the last one, which is dropped here
+        if not keep_last:
+            losses.clear()
         return time.perf_counter() - start
     finally:
+        if during is not None:
+            gc.callbacks.remove(during)
         if was_enabled:
             gc.enable()
 
 
 def collector_work(run):
-    """What the collector did during one step (the second of two, as timed_step times it): the
-    number of collections of each generation and the seconds spent in them, the full ones apart."""
-    counts, seconds, full_seconds, started = [0, 0, 0], [0.0], [0.0], [0.0]
+    """What the collector did in one step of the demo loop: the number of collections of each
+    generation, the seconds spent in all of them and in the full ones."""
+    counts, seconds, started = [0, 0, 0], [0.0, 0.0], [0.0]
 
     def watch(phase, info):
         if phase == "start":
@@ -155,16 +180,10 @@ def collector_work(run):
         counts[info["generation"]] += 1
         seconds[0] += spent
         if info["generation"] == 2:
-            full_seconds[0] += spent
+            seconds[1] += spent
 
-    gc.collect()
-    run()
-    gc.callbacks.append(watch)
-    try:
-        run()
-    finally:
-        gc.callbacks.remove(watch)
-    return counts, seconds[0], full_seconds[0]
+    one_step(run, during=watch)
+    return counts, seconds[0], seconds[1]
 
 
 def main(argv=None):
@@ -199,30 +218,31 @@ def main(argv=None):
         if worst > 1e-9:
             raise SystemExit("the two engines disagree on the gradients: the comparison would be meaningless")
 
-    for collector_on in (True, False):
+    for mode, collector_on, keep_last in MODES:
         times = {name: [] for name in engines}
         for repeat in range(args.repeats):
             order = list(engines) if repeat % 2 == 0 else list(reversed(engines))
             for name in order:
-                times[name].append(timed_step(runs[name], collector_on))
+                times[name].append(one_step(runs[name], collector_on, keep_last))
         gc.collect()
         ours = statistics.median(times["tinygrad_bn"])
-        line = (f"collector {'on ' if collector_on else 'off'}: tinygrad_bn {ours * 1e3:7.1f} ms/step "
-                f"{ours / nodes * 1e6:5.2f} us/node")
+        line = f"{mode:33s}: tinygrad_bn {ours * 1e3:6.1f} ms/step {ours / nodes * 1e6:5.2f} us/node"
         if MicrogradValue is not None:
             theirs = statistics.median(times["micrograd"])
             ratio = statistics.median(m / t for m, t in zip(times["micrograd"], times["tinygrad_bn"]))
             verdict = f"ours {ratio:.2f}x faster" if ratio >= 1 else f"ours {1 / ratio:.2f}x slower"
-            line += (f" | micrograd {theirs * 1e3:7.1f} ms/step {theirs / micrograd_nodes * 1e6:5.2f} us/node"
-                     f" | micrograd/ours {ratio:.2f} ({verdict}; median of {args.repeats} per-repeat ratios)")
+            line += (f" | micrograd {theirs * 1e3:6.1f} ms/step {theirs / micrograd_nodes * 1e6:5.2f} us/node"
+                     f" | micrograd/ours {ratio:.2f}: {verdict}")
         print(line)
+    if MicrogradValue is not None:
+        print(f"(ratios: median of {args.repeats} per-repeat ratios; targets: at least 5 with the collector on, "
+              f"at least 0.5 with it off)")
 
-    print("the collector's work in one step (collector on), gen0/gen1/gen2 collections:")
+    print("the collector's work in one step of the demo loop, gen0/gen1/gen2 collections:")
     for name in engines:
         counts, seconds, full_seconds = collector_work(runs[name])
         print(f"  {name:11s} {counts[0]}/{counts[1]}/{counts[2]}, {seconds * 1e3:.1f} ms in all, "
               f"{full_seconds * 1e3:.1f} ms in the {counts[2]} full collection(s)")
-
 
 if __name__ == "__main__":
     main()
