@@ -101,11 +101,14 @@ def _collapse_names(collapse, titles: dict) -> set:
 
 
 def _highlighted(highlight, nodes: set) -> list:
+    """The nodes to mark, as a list; each must be in the graph."""
     if highlight is None:
         return []
-    marked = [highlight] if isinstance(highlight, Node) else list(highlight) \
-        if isinstance(highlight, (list, tuple)) else None
-    if marked is None or not all(isinstance(node, Node) for node in marked):
+    if isinstance(highlight, Node):
+        marked = [highlight]
+    elif isinstance(highlight, (list, tuple)) and all(isinstance(node, Node) for node in highlight):
+        marked = list(highlight)
+    else:
         raise TypeError(f"draw_graph: highlight must be a node of the graph or a list of them, "
                         f"got {type(highlight).__name__}")
     for node in marked:
