@@ -57,6 +57,13 @@ def test_plot_is_written_with_matplotlib(tmp_path):
     assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
 
 
+def test_an_unwritable_plot_path_is_reported_not_a_crash(tmp_path):
+    pytest.importorskip("matplotlib", reason="matplotlib (the plot extra) is not installed")
+    out = io.StringIO()
+    assert demo.main(["--epochs", "1", "--plot", str(tmp_path / "missing" / "p.png")], out=out) == 0
+    assert re.search(r"no plot: cannot write .*missing/p\.png: No such file or directory", out.getvalue())
+
+
 def test_without_matplotlib_it_says_how_to_get_a_plot(tmp_path, monkeypatch):
     real_import = builtins.__import__
 

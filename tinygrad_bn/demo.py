@@ -12,9 +12,8 @@ time with its running statistics.
 from __future__ import annotations
 
 import argparse
-import os
+import io
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -22,6 +21,7 @@ import numpy as np
 from . import nn, optim
 from .functional import cross_entropy
 from .graph import no_grad
+from .render import write_atomic
 from .tensor import Tensor
 
 
@@ -117,16 +117,14 @@ def _write_plot(results: dict, path: str, out) -> None:
     ax_loss.set(xlabel="epoch", ylabel="training loss", yscale="log")
     ax_acc.set(xlabel="epoch", ylabel="accuracy")
     ax_acc.legend()
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".png")
-    os.close(fd)
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=100)
+    plt.close(fig)
     try:
-        fig.savefig(tmp, format="png", dpi=100)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        plt.close(fig)
+        write_atomic(path, png.getvalue())
+    except OSError as error:
+        out.write(f"(no plot: cannot write {path}: {error.strerror or error})\n")
+        return
     out.write(f"wrote {path}\n")
 
 
