@@ -21,6 +21,7 @@ added into that input's pending gradient -> stored in `.grad` when the input's o
 from __future__ import annotations
 
 import itertools
+import operator
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -78,9 +79,39 @@ def current_group() -> Group | None:
     return _current_group
 
 
+_next_seq = itertools.count().__next__  # creation numbers: the order topological_order lists ops in
+
+
 class Node:
     """What a Value and a Tensor have in common. Ops never live here: see value.py and tensor.py."""
-    __slots__ = ("data", "grad", "requires_grad", "label", "group", "_fn", "_ctx", "_inputs", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "label", "group", "_fn", "_ctx", "_inputs", "_seq", "__weakref__")
+    _empty_grad = None  # .grad before any backward pass reaches the node (a Value says 0.0)
+
+    def __init__(self, data, requires_grad: bool, label: str | None):
+        """A leaf; each engine's constructor checks and converts `data` first."""
+        self.data = data
+        self.grad = self._empty_grad
+        self.requires_grad = requires_grad
+        self.label = label
+        self.group = self._fn = self._ctx = None
+        self._inputs = ()
+        self._seq = _next_seq()
+
+    @classmethod
+    def _from_data(cls, data, fn, ctx=None, inputs=(), group=None):
+        """The node for an op's result: a leaf when ctx is None, else it records fn, ctx, inputs.
+        `_result` (each engine's) checks what forward returned."""
+        node = cls.__new__(cls)
+        node.data = cls._result(data, fn)
+        node.grad = cls._empty_grad
+        node.requires_grad = ctx is not None
+        node.label = None
+        node.group = group
+        node._fn = fn if ctx is not None else None
+        node._ctx = ctx
+        node._inputs = inputs
+        node._seq = _next_seq()
+        return node
 
     @property
     def op(self) -> str | None:
@@ -108,7 +139,7 @@ class Node:
 
     def zero_grad(self) -> None:
         """Forget this node's accumulated gradient."""
-        self.grad = self._zero_grad_value()
+        self.grad = self._empty_grad
 
     def graph(self, show_grad: bool = False) -> str:
         """The listing of the graph this node depends on, one line per node: `print(loss.graph())`.
@@ -133,131 +164,51 @@ class Step(tuple):
 _new_step = tuple.__new__
 
 
-def topological_order(output) -> list:
-    """Every node that `output` (a node, or a list of nodes) depends on, each after all of its
-    parents; the outputs come last. backward_steps walks this list from the end.
+_creation = operator.attrgetter("_seq")
 
-    An iterative depth-first search (no recursion limit for deep chains) that visits parents in
-    argument order, so the order is the same on every run. When some nodes belong to groups (a batch
-    norm), `_group_blocks` then moves each group's members together, so a listing or a debugger
-    shows one group as one block.
+
+def topological_order(output) -> list:
+    """Every node that `output` (a node, or a list of nodes) depends on, each after its parents.
+
+    Ops come in the order they were created (`_seq`): an op's inputs always exist before it, so that
+    order is valid, and the ops of one `with group(...)` block were created together, so a group is
+    one block. Each leaf comes just before the first op that uses it, or before the block of the
+    first group that uses it. backward_steps walks this list from the end: backprop undoes the ops
+    in the reverse of the order they were done (PyTorch's engine orders its work by such sequence
+    numbers too). No recursion, so a 100,000-deep chain is fine.
     """
     outputs = (output,) if isinstance(output, Node) else tuple(output)
     for node in outputs:
         if not isinstance(node, Node):
             raise TypeError(f"topological_order: expected a Value or Tensor (or a list of them), "
                             f"got {type(node).__name__}")
-    order, seen, grouped = [], set(), False
-    stack = list(reversed(outputs))
+    seen, stack, ops = set(outputs), list(outputs), []
     while stack:
         node = stack.pop()
-        if node is None:  # the marker pushed below: the node under it has all its parents listed
-            node = stack.pop()
-            order.append(node)
-            if node.group is not None:
-                grouped = True
-            continue
-        if node in seen:
-            continue
-        seen.add(node)
-        stack.append(node)
-        stack.append(None)
-        for parent in reversed(node._inputs):
-            if isinstance(parent, Node) and parent not in seen:
-                stack.append(parent)
-    return _group_blocks(order, outputs) if grouped else order
-
-
-def _group_blocks(order: list, outputs: tuple) -> list:
-    """Reorder a topological order so that each group's ops form one contiguous block, and each
-    leaf (gamma, x, a weight) comes just before the first block or op that uses it.
-
-    Each group counts as one unit; other nodes are units of their own. Walking `order`, an op is
-    placed as it comes (its leaf inputs just before it, its other inputs are placed already); a
-    group is placed at its first member, after a depth-first search has placed what its members need
-    from outside it: other ops first, then its leaves. Members keep their relative order.
-
-    Groups made by `with group(...)` blocks that do not nest can always be placed so. If placing one
-    would form a cycle (an outer group around an inner one: outer -> inner -> outer), the outer group
-    is left as separate nodes and the pass runs again.
-    """
-    broken = set()
-    while True:
-        blocks = _place_blocks(order, set(outputs), broken)
-        if type(blocks) is list:
-            return blocks
-        broken.add(blocks)
-
-
-def _place_blocks(order: list, outputs: set, broken: set):
-    """One pass of `_group_blocks`: the new order, or the Group to break up if there is a cycle."""
-    unit, members, needs = {}, {}, {}  # unit: a node's Group, for nodes in an unbroken group only
-    for node in order:  # parents come before children, so each parent's unit is known by then
-        g = node.group
-        if g is None or node._fn is None or g in broken:
-            continue
-        if g not in members:
-            members[g], needs[g] = [], ([], [])
-        members[g].append(node)
-        unit[node] = g
-        ops, leaves = needs[g]
-        for parent in node._inputs:
-            if isinstance(parent, Node):
-                if parent._fn is None:
-                    leaves.append(parent)
-                elif unit.get(parent) is not g:
-                    ops.append(unit.get(parent, parent))
-    placed, result = set(), []
-    for first in order:
-        root = unit.get(first, first)
-        if root in placed or (first._fn is None and first not in outputs):  # a leaf waits for its first user
-            continue
-        if root is first:  # not in a block: its inputs that are ops came earlier and are placed
-            for parent in first._inputs:
+        if node._fn is not None:
+            ops.append(node)
+            for parent in node._inputs:
+                if isinstance(parent, Node) and parent not in seen:
+                    seen.add(parent)
+                    stack.append(parent)
+    ops.sort(key=_creation)
+    members = {}  # group -> its ops, so the first one can place the leaves of all of them
+    for op in ops:
+        if op.group is not None:
+            members.setdefault(op.group, []).append(op)
+    order, placed = [], set()
+    for op in ops:
+        for user in (members.pop(op.group, ()) if op.group is not None else (op,)):
+            for parent in user._inputs:
                 if isinstance(parent, Node) and parent._fn is None and parent not in placed:
                     placed.add(parent)
-                    result.append(parent)
-            placed.add(first)
-            result.append(first)
-            continue
-        active = {root}
-        stack = [(root, _inputs_of(root, needs, unit))]
-        while stack:
-            current, inputs = stack[-1]
-            for parent in inputs:
-                if parent in placed:
-                    continue
-                if parent in active:
-                    return _group_on_cycle(stack, parent)
-                active.add(parent)
-                stack.append((parent, _inputs_of(parent, needs, unit)))
-                break
-            else:
-                stack.pop()
-                active.discard(current)
-                placed.add(current)
-                if current in members:
-                    result.extend(members[current])
-                else:
-                    result.append(current)
-    return result
-
-
-def _inputs_of(u, needs: dict, unit: dict):
-    """An iterator over the units unit `u` (a node, or a Group) takes inputs from: ops, then leaves."""
-    if u in needs:
-        ops, leaves = needs[u]
-    else:
-        parents = [p for p in u._inputs if isinstance(p, Node)]
-        ops, leaves = [unit.get(p, p) for p in parents if p._fn is not None], [p for p in parents if p._fn is None]
-    return iter(ops + leaves)
-
-
-def _group_on_cycle(stack: list, repeated) -> Group:
-    """The group to break up on the cycle that ends where `repeated` is met again: the one made
-    first, which for nested `with group(...)` blocks is the outermost."""
-    start = next(i for i, (u, _) in enumerate(stack) if u is repeated)
-    return min((u for u, _ in stack[start:] if isinstance(u, Group)), key=lambda g: g.number)
+                    order.append(parent)
+        order.append(op)
+    for node in outputs:  # an output that is itself a leaf
+        if node._fn is None and node not in placed:
+            placed.add(node)
+            order.append(node)
+    return order
 
 
 def backward_steps(output: Node, grad=None) -> Iterator[Step]:

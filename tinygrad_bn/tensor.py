@@ -47,13 +47,7 @@ class Tensor(Operators, Node):
     __slots__ = ()
 
     def __init__(self, data, requires_grad: bool = False, label: str | None = None, dtype=None):
-        self.data = _array(data, "Tensor", dtype)
-        self.grad = None
-        self.requires_grad = requires_grad
-        self.label = label
-        self.group = None
-        self._fn = self._ctx = None
-        self._inputs = ()
+        super().__init__(_array(data, "Tensor", dtype), requires_grad, label)
 
     def __repr__(self):
         name = f", label={self.label!r}" if self.label else ""
@@ -92,7 +86,7 @@ class Tensor(Operators, Node):
 
     def detach(self) -> Tensor:
         """A new leaf sharing this data, with no history (as torch.Tensor.detach)."""
-        return Tensor._from_data(self.data)
+        return Tensor._from_data(self.data, None)
 
     # ---- ops only the tensor engine has (the shared ones are in operators.py)
 
@@ -130,23 +124,13 @@ class Tensor(Operators, Node):
 
     # ---- the engine's side of the node protocol (called by function.py and graph.py)
 
-    @classmethod
-    def _from_data(cls, data, fn=None, ctx=None, inputs=(), group=None) -> Tensor:
-        """The node for an op's result: a leaf when ctx is None, else it records fn, ctx, inputs."""
+    @staticmethod
+    def _result(data, fn) -> np.ndarray:
         if type(data) is not np.ndarray:
             data = np.asarray(data)
         if data.dtype != np.float64 and data.dtype != np.float32:
             raise TypeError(f"{fn.__name__}.forward returned {data.dtype} data; a Tensor holds float32 or float64")
-        node = cls.__new__(cls)
-        node.data = data
-        node.grad = None
-        node.requires_grad = ctx is not None
-        node.label = None
-        node.group = group
-        node._fn = fn if ctx is not None else None
-        node._ctx = ctx
-        node._inputs = inputs
-        return node
+        return data
 
     @staticmethod
     def _operand(other, op: str):
@@ -194,6 +178,3 @@ class Tensor(Operators, Node):
                                  f"for input {index} of shape {self.data.shape}")
             g = reduced
         return g if g.dtype == self.data.dtype else g.astype(self.data.dtype)
-
-    def _zero_grad_value(self):
-        return None

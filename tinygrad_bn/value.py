@@ -31,14 +31,10 @@ class Value(Operators, Node):
     """A scalar node of the graph. `Value(data, label=None, requires_grad=True)`."""
     __slots__ = ()
 
+    _empty_grad = 0.0
+
     def __init__(self, data, label: str | None = None, requires_grad: bool = True):
-        self.data = _real(data, "Value")
-        self.grad = 0.0
-        self.requires_grad = requires_grad
-        self.label = label
-        self.group = None
-        self._fn = self._ctx = None
-        self._inputs = ()
+        super().__init__(_real(data, "Value"), requires_grad, label)
 
     def __repr__(self):
         name = f"{self.label}: " if self.label else ""
@@ -50,24 +46,14 @@ class Value(Operators, Node):
 
     # ---- the engine's side of the node protocol (called by function.py and graph.py)
 
-    @classmethod
-    def _from_data(cls, data, fn, ctx=None, inputs=(), group=None) -> Value:
-        """The node for an op's result: a leaf when ctx is None, else it records fn, ctx, inputs."""
-        node = cls.__new__(cls)
-        if type(data) is not float:
-            if isinstance(data, complex):  # (-8.0) ** (1/3) in Python
-                raise ValueError(f"{fn.__name__}: the result {data:.4g} is not a real number "
-                                 f"(a Tensor would give nan here)")
-            data = _real(data, f"{fn.__name__}.forward")
-        node.data = data
-        node.grad = 0.0
-        node.requires_grad = ctx is not None
-        node.label = None
-        node.group = group
-        node._fn = fn if ctx is not None else None
-        node._ctx = ctx
-        node._inputs = inputs
-        return node
+    @staticmethod
+    def _result(data, fn) -> float:
+        if type(data) is float:
+            return data
+        if isinstance(data, complex):  # (-8.0) ** (1/3) in Python
+            raise ValueError(f"{fn.__name__}: the result {data:.4g} is not a real number "
+                             f"(a Tensor would give nan here)")
+        return _real(data, f"{fn.__name__}.forward")
 
     @staticmethod
     def _operand(other, op: str):
@@ -92,6 +78,3 @@ class Value(Operators, Node):
             raise ValueError(f"{fn.__name__}.backward returned a gradient of shape {np.shape(g)} "
                              f"for input {index}, a Value (one number)")
         return _real(g, f"{fn.__name__}.backward")
-
-    def _zero_grad_value(self) -> float:
-        return 0.0
