@@ -5,6 +5,8 @@
 class serves both engines wherever the formula is the same. Gradients may keep the broadcast shape:
 the engine unbroadcasts them (graph.unbroadcast).
 """
+import math
+
 import numpy as np
 
 from .function import Function
@@ -205,7 +207,7 @@ def _expand(grad, shape, axes, keepdims):
 
 def _count(shape, axes):
     """How many elements were reduced into each output element."""
-    return int(np.prod([shape[a] for a in axes]))
+    return math.prod(shape[a] for a in axes)
 
 
 class Sum(Function):
