@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -110,3 +111,16 @@ def test_exit_codes_of_the_command(tmp_path):
     unwritable = run_command("bn", "-o", "missing/bn.svg", cwd=tmp_path)
     assert unwritable.returncode == 1
     assert "cannot write missing/bn.svg" in unwritable.stderr and "Traceback" not in unwritable.stderr
+
+
+def test_the_readme_diagram_is_what_the_command_draws_today(tmp_path):
+    """demos/lecture_bn.svg (shown in the README) has the same node texts as a fresh
+    `tinygrad-bn draw lecture --rankdir TB`: regenerate it when the drawing or the order changes."""
+    shipped = Path(__file__).resolve().parent.parent / "demos" / "lecture_bn.svg"
+    fresh = tmp_path / "fresh.svg"
+    assert main(["draw", "lecture", "--rankdir", "TB", "-o", str(fresh)]) == 0
+
+    def texts(path):
+        return sorted(t.text for t in ET.parse(path).iter("{http://www.w3.org/2000/svg}text") if t.text)
+
+    assert texts(shipped) == texts(fresh)

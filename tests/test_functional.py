@@ -242,7 +242,7 @@ def test_scalar_constant_batch_eps_keeps_it_finite():
 
 # ---------------------------------------------------------------- graph structure
 
-COMPOSED_LABELS = ["mean", "x - mean", "var", "var + eps", "std", "x_hat", "gamma * x_hat", "gamma * x_hat + beta"]
+COMPOSED_LABELS = ["mean", "x - mean", "(x - mean)^2", "var", "var + eps", "std", "x_hat", "gamma * x_hat", "gamma * x_hat + beta"]
 
 
 @layouts
@@ -260,6 +260,7 @@ def test_composed_graph_has_labelled_primitive_nodes_in_one_group(ndim):
     assert {n.group for n in nodes if not n.is_leaf} == groups
     # and the nodes are wired as the formula says
     parents = {name: [p.label for p in labelled[name].parents] for name in COMPOSED_LABELS}
+    assert parents["(x - mean)^2"] == ["x - mean"] and parents["var"] == ["(x - mean)^2"]
     assert parents["var + eps"] == ["var"]
     assert parents["std"] == ["var + eps"]
     assert parents["x_hat"] == ["x - mean", "std"]

@@ -36,12 +36,12 @@ batch_norm {
   %17 x - mean : f64[] = Sub %3 %13  # -1
   %18 x - mean : f64[] = Sub %4 %13  # 1
   %19 x - mean : f64[] = Sub %5 %13  # 14
-  %20 : f64[] = Pow %14 2.0  # 49
-  %21 : f64[] = Pow %15 2.0  # 25
-  %22 : f64[] = Pow %16 2.0  # 4
-  %23 : f64[] = Pow %17 2.0  # 1
-  %24 : f64[] = Pow %18 2.0  # 1
-  %25 : f64[] = Pow %19 2.0  # 196
+  %20 (x - mean)^2 : f64[] = Pow %14 2.0  # 49
+  %21 (x - mean)^2 : f64[] = Pow %15 2.0  # 25
+  %22 (x - mean)^2 : f64[] = Pow %16 2.0  # 4
+  %23 (x - mean)^2 : f64[] = Pow %17 2.0  # 1
+  %24 (x - mean)^2 : f64[] = Pow %18 2.0  # 1
+  %25 (x - mean)^2 : f64[] = Pow %19 2.0  # 196
   %26 : f64[] = Add %20 %21  # 74
   %27 : f64[] = Add %26 %22  # 78
   %28 : f64[] = Add %27 %23  # 79
@@ -89,7 +89,7 @@ TENSOR_LISTING = """\
 batch_norm {
   %3 mean : f64[1,3] = Mean %0 axis=(0,) keepdims=True
   %4 x - mean : f64[4,3] = Sub %0 %3
-  %5 : f64[4,3] = Pow %4 2
+  %5 (x - mean)^2 : f64[4,3] = Pow %4 2
   %6 var : f64[1,3] = Mean %5 axis=(0,) keepdims=True
   %7 var + eps : f64[1,3] = Add %6 1e-05
   %8 std : f64[1,3] = Sqrt %7

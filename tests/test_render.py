@@ -10,6 +10,7 @@ Three kinds of test:
 """
 import importlib
 import os
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -168,10 +169,11 @@ def test_write_atomic_replaces_only_with_a_complete_file(tmp_path, monkeypatch):
 
 
 def test_write_atomic_to_a_missing_directory_is_an_os_error(tmp_path):
-    with pytest.raises(FileNotFoundError):
-        write_atomic(tmp_path / "missing" / "out.svg", "x")
-    with pytest.raises(FileNotFoundError):
-        render(lecture_example(), tmp_path / "missing" / "out.svg")
+    target = tmp_path / "missing" / "out.svg"
+    with pytest.raises(FileNotFoundError, match=re.escape(f"No such file or directory: '{target}'")):
+        write_atomic(target, "x")  # the message names the user's path, not the temporary file
+    with pytest.raises(FileNotFoundError, match=re.escape(str(target))):
+        render(lecture_example(), target)
 
 
 def test_the_environment_variable_hides_the_system_dot(monkeypatch):

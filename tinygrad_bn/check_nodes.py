@@ -256,8 +256,7 @@ def _replay(order, start, node, value, consumer=None) -> float:
                 raw.append(_copy(changed[p] if p in changed else p.data))
             else:
                 raw.append(_copy(p))
-        ctx = Context()
-        ctx._Context__inputs = n._inputs  # what Function.apply gives a ctx: needs_input_grad works
+        ctx = Context(n._inputs)  # as Function.apply makes it: needs_input_grad works
         changed[n] = n._fn.forward(ctx, *raw)
     return float(np.asarray(changed.get(output, output.data), dtype=np.float64).reshape(-1)[0])
 

@@ -34,6 +34,9 @@ class Context:
     """
     saved_tensors = ()
 
+    def __init__(self, inputs: tuple = ()):
+        self.__inputs = inputs  # what forward was called with: for needs_input_grad
+
     def save_for_backward(self, *values):
         """Keep raw values for backward; read them back as `ctx.saved_tensors`."""
         self.saved_tensors = values
@@ -69,14 +72,13 @@ class Function:
                 raw.append(x)
         if kind is None:
             raise TypeError(f"{cls.__name__}.apply needs at least one Value or Tensor argument")
-        ctx = Context()
-        ctx._Context__inputs = inputs
+        ctx = Context(inputs)
         try:
             out = cls.forward(ctx, *raw)
         except (ValueError, IndexError, ArithmeticError) as error:  # shapes, axes, 1.0 / 0 on floats
-            raise ValueError(f"{cls.__name__}: {error} (inputs: {_describe(kind, raw)})") from None
+            raise ValueError(f"{cls.__name__}: {error} (inputs: {_describe(kind, raw)})") from error
         except TypeError as error:
-            raise TypeError(f"{cls.__name__}: {error} (inputs: {_describe(kind, raw)})") from None
+            raise TypeError(f"{cls.__name__}: {error} (inputs: {_describe(kind, raw)})") from error
         if requires_grad and graph._grad_enabled:
             return kind._from_data(out, cls, ctx, inputs, graph._current_group)
         return kind._from_data(out, cls)

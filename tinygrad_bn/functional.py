@@ -90,7 +90,7 @@ def batch_norm_train(x: Tensor, weight, bias, eps: float, fused: bool):
     with group("batch_norm"):
         mean = _named(x.mean(axis=axes, keepdims=True), "mean")
         centered = _named(x - mean, "x - mean")
-        var = _named((centered ** 2).mean(axis=axes, keepdims=True), "var")
+        var = _named(_named(centered ** 2, "(x - mean)^2").mean(axis=axes, keepdims=True), "var")
         std = _named(_named(var + eps, "var + eps").sqrt(), "std")
         out = _named(centered / std, "x_hat")
         out = _affine(out, weight, bias, shape)
@@ -145,7 +145,7 @@ def _batch_norm_values(xs: list, weight, bias, eps: float) -> list:
     with group("batch_norm"):
         mean = _named(sum(xs[1:], xs[0]) / n, "mean")
         centered = [_named(v - mean, "x - mean") for v in xs]
-        squares = [c ** 2 for c in centered]
+        squares = [_named(c ** 2, "(x - mean)^2") for c in centered]
         var = _named(sum(squares[1:], squares[0]) / n, "var")
         std = _named(_named(var + eps, "var + eps").sqrt(), "std")
         outs = []

@@ -48,8 +48,8 @@ def is_grad_enabled() -> bool:
 class Group:
     """A named set of nodes built together (one batch norm, say): a diagram draws it as a cluster.
 
-    Each `with group(name):` block makes a new Group, so two batch norms are two clusters. `number`
-    counts groups in creation order, which keeps drawings deterministic.
+    Each `with group(name):` block makes a new Group, so two batch norms are two clusters, told
+    apart in a debugger by `number`, which counts groups in creation order.
     """
     _count = itertools.count()
 
@@ -75,15 +75,12 @@ def group(name: str):
         _current_group = previous
 
 
-def current_group() -> Group | None:
-    return _current_group
-
-
 _next_seq = itertools.count().__next__  # creation numbers: the order topological_order lists ops in
 
 
 class Node:
-    """What a Value and a Tensor have in common. Ops never live here: see value.py and tensor.py."""
+    """What a Value and a Tensor have in common: the attributes above and the backward entry point.
+    The ops are in ops.py, the methods that call them in operators.py and tensor.py."""
     __slots__ = ("data", "grad", "requires_grad", "label", "group", "_fn", "_ctx", "_inputs", "_seq", "__weakref__")
     _empty_grad = None  # .grad before any backward pass reaches the node (a Value says 0.0)
 
@@ -232,7 +229,11 @@ def backward_steps(output: Node, grad=None) -> Iterator[Step]:
         if fn is None:
             yield _new_step(Step, (node, g, ()))
             continue
-        grads = fn.backward(node._ctx, g)
+        try:
+            grads = fn.backward(node._ctx, g)
+        except ArithmeticError as error:  # 1.0 / 0.0 on floats: a Value at a point where d/dx is infinite
+            raise ValueError(f"{fn.__name__}.backward: {error} (the derivative is infinite here; "
+                             f"a Tensor would give inf)") from error
         if type(grads) is not tuple:
             grads = (grads,)
         if len(grads) != len(node._inputs) and not _only_extra_nones(grads, len(node._inputs)):

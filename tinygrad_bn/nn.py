@@ -363,15 +363,11 @@ class _BatchNorm(Module):
 
 class BatchNorm1d(_BatchNorm):
     """Batch norm over (N, C) or (N, C, L) input: statistics per channel C over N (and L).
-
-    """
-    __doc__ += _BatchNorm.__doc__
+    The arguments, the training/eval rules and Keras's momentum: see _BatchNorm."""
     _layouts = {2: "(N, C)", 3: "(N, C, L)"}
 
 
 class BatchNorm2d(_BatchNorm):
     """Batch norm over (N, C, H, W) input: statistics per channel C over N, H and W.
-
-    """
-    __doc__ += _BatchNorm.__doc__
+    The arguments, the training/eval rules and Keras's momentum: see _BatchNorm."""
     _layouts = {4: "(N, C, H, W)"}

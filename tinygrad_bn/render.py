@@ -72,6 +72,8 @@ def write_atomic(path, data) -> Path:
             break
         except FileExistsError:
             continue
+        except OSError as error:  # name the user's path, not the hidden temporary file
+            raise type(error)(error.errno, error.strerror, str(path)) from None
     else:
         raise FileExistsError(f"write_atomic: could not create a temporary file beside {path}")
     try:
