@@ -1,4 +1,6 @@
 """The Function API a student uses to write a new op, on both engines."""
+import traceback
+
 import numpy as np
 import pytest
 
@@ -228,3 +230,16 @@ def test_under_no_grad_a_function_result_is_a_leaf():
     with no_grad():
         y = Cube.apply(x)
     assert y.data == 8.0 and y.is_leaf and not y.requires_grad and y.op is None
+
+
+def test_an_error_in_forward_keeps_the_line_it_came_from():
+    class Picky(Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x[:, 5]  # too many indices for a 1-D array
+
+    with pytest.raises(ValueError, match=r"^Picky: too many indices") as info:
+        Picky.apply(Tensor([1.0, 2.0]))
+    cause = info.value.__cause__
+    assert isinstance(cause, IndexError)
+    assert any("return x[:, 5]" in frame.line for frame in traceback.extract_tb(cause.__traceback__))

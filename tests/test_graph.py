@@ -228,3 +228,13 @@ def test_unbroadcast_is_the_adjoint_of_broadcasting(data):
                                                ((), (1,))])
 def test_unbroadcast_returns_none_when_the_shape_cannot_have_been_broadcast(grad_shape, shape):
     assert unbroadcast(np.ones(grad_shape), shape) is None
+
+
+def test_an_infinite_derivative_on_the_scalar_engine_is_a_value_error_naming_the_op():
+    root = Value(0.0) ** 0.5  # d/dx sqrt(x) = 1 / (2 sqrt(x)): infinite at 0
+    with pytest.raises(ValueError, match=r"^Pow\.backward: .*the derivative is infinite here"):
+        root.backward()
+    with np.errstate(divide="ignore"):  # log(0) = -inf on the way forward, as numpy says
+        log_of_zero = Value(0.0).log()
+    with pytest.raises(ValueError, match=r"^Log\.backward: float division by zero"):
+        log_of_zero.backward()

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..check_nodes import check_nodes
+from ..functional import _named
 from ..tensor import Tensor
 from ..value import Value
 from . import exercise
@@ -117,16 +118,15 @@ def _crash(error, path) -> str:
     text = f"your code raised {type(error).__name__}: {error}"
     if isinstance(error, SyntaxError) and error.lineno is not None:
         return text + f"\n  at line {error.lineno} of {path.name}: {(error.text or '').strip()}"
-    mine = [f for f in traceback.extract_tb(error.__traceback__) if Path(f.filename).resolve() == path.resolve()]
+    frames = []
+    while error is not None:  # Function.apply re-raises forward's error naming the op: look at the cause too
+        frames = frames + traceback.extract_tb(error.__traceback__)
+        error = error.__cause__
+    mine = [f for f in frames if Path(f.filename).resolve() == path.resolve()]
     if mine:
         f = mine[-1]
         text += f"\n  at line {f.lineno} of {path.name}, in {f.name}: {(f.line or '').strip()}"
     return text
-
-
-def _named(node, label):
-    node.label = label
-    return node
 
 
 def _leaf(rng, shape, label, low=None, high=None):
