@@ -8,7 +8,7 @@ from exercise_solutions import MISTAKE_FOUND_AT, STUBS, solved_text, write_solut
 from tinygrad_bn.cli import main
 from tinygrad_bn.describe import number_text
 from tinygrad_bn.exercises import EXERCISES, exercise
-from tinygrad_bn.exercises.checker import PASSING, UNFINISHED, WRONG, check
+from tinygrad_bn.exercises.checker import _CHECKS, PASSING, UNFINISHED, WRONG, check, load
 
 NUMBERS = [ex.number for ex in EXERCISES]
 
@@ -93,6 +93,19 @@ def test_part_a_of_exercise_4_can_be_checked_step_by_step(tmp_path):
     verdict = check(4, tmp_path)
     assert verdict.status == UNFINISHED
     assert "4 of 9 steps right so far (bngain, bnbias, bnraw, bnvar_inv); still None: bnvar" in verdict.message
+
+
+def test_a_gradient_of_the_wrong_shape_in_part_a_of_exercise_4_is_a_mistake_and_part_b_still_runs(tmp_path):
+    text = solved_text(4).replace('dbngain = (dhpreact * s["bnraw"]).sum(0, keepdims=True)',
+                                  'dbngain = (dhpreact * s["bnraw"]).sum(0)')
+    path = tmp_path / exercise(4).filename
+    path.write_text(text)
+    verdict = check(4, tmp_path)
+    assert verdict.status == WRONG
+    assert verdict.message == ("part A (step by step): exercise 4: dbngain has shape (4,), but bngain has shape "
+                               "(1, 4): a gradient has the shape of its value")
+    part_a, part_b = _CHECKS[4](load(path))
+    assert (part_a.status, part_b.status) == (WRONG, PASSING)
 
 
 def test_exercise_1_reports_each_op_on_its_own(tmp_path):

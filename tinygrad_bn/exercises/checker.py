@@ -238,8 +238,12 @@ def _ex4_steps(name, m):
     if unknown:
         raise Mistake(f"exercise 4: backward_by_steps returned unknown step name(s) {unknown}; "
                       f"the steps are {list(m.STEPS)}")
-    given = {nodes[step]: claimed[step] for step in m.STEPS if claimed.get(step) is not None}
     todo = [step for step in m.STEPS if claimed.get(step) is None]
+    for step in m.STEPS:  # check_nodes would refuse a wrong shape too, but not in the student's words
+        if step not in todo and np.shape(claimed[step]) != nodes[step].shape:
+            raise Mistake(f"exercise 4: d{step} has shape {np.shape(claimed[step])}, but {step} has shape "
+                          f"{nodes[step].shape}: a gradient has the shape of its value")
+    given = {nodes[step]: claimed[step] for step in m.STEPS if step not in todo}
     if not given:
         return _Part(name, UNFINISHED, "exercise 4: no step of part A has a gradient yet (all are None)")
     result = _graded(name, loss, grads=given)
