@@ -165,6 +165,14 @@ def test_a_value_gradient_must_be_one_number():
         fn.apply(Value(1.0), Value(2.0)).backward()
 
 
+def test_a_non_numeric_tensor_gradient_is_a_type_error_naming_the_function():
+    fn = make_function("StringGrad", lambda g: (g, "abc"))
+    a, b = Tensor([1.0, 2.0], requires_grad=True), Tensor([3.0, 4.0], requires_grad=True)
+    with pytest.raises(TypeError, match=r"^StringGrad\.backward returned str 'abc' for input 1; a gradient is "
+                                        r"numbers, an array of shape \(2,\)"):
+        fn.apply(a, b).backward(np.ones(2))
+
+
 def test_a_broadcast_shaped_gradient_is_summed_back_by_the_engine():
     """A student's backward may return the output's (broadcast) shape: unbroadcast does the rest."""
     fn = make_function("Plus", lambda g: (g, g * 3))

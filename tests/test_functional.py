@@ -575,6 +575,8 @@ def test_mse_loss_errors():
         mse_loss(_x(2, 3), _x(3, 2))
     with pytest.raises(TypeError, match="mse_loss: input must be a Tensor, got list"):
         mse_loss([1.0, 2.0], [1.0, 2.0])
+    with pytest.raises(TypeError, match="mse_loss: target: data must be real numbers, got dtype <U3 from str"):
+        mse_loss(_x(3), "abc")
 
 
 def test_hinge_loss_errors():
@@ -588,3 +590,5 @@ def test_hinge_loss_errors():
         hinge_loss([Value(0.5)], [1, -1])
     with pytest.raises(ValueError, match="hinge_loss: needs at least one score and target, got none"):
         hinge_loss([], [])
+    with pytest.raises(TypeError, match=r"hinge_loss: scores must be a Tensor \(N,\) or a list of Values, got float"):
+        hinge_loss(3.0, [1])

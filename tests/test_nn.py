@@ -206,6 +206,10 @@ def test_linear_errors_name_the_layer_and_the_shapes():
         nn.Linear(3, 2.0)
     with pytest.raises(TypeError, match="Linear: dtype must be np.float32 or np.float64, got int32"):
         nn.Linear(3, 2, dtype=np.int32)
+    with pytest.raises(TypeError, match="Linear: rng must be an int seed >= 0, a numpy Generator or None, got str 'x'"):
+        nn.Linear(3, 2, rng="x")
+    with pytest.raises(ValueError, match="Linear: rng must be an int seed >= 0, .* got int -1"):
+        nn.Linear(3, 2, rng=-1)
 
 
 # ---------------------------------------------------------------- state_dict
@@ -355,7 +359,9 @@ def test_without_running_stats_eval_normalizes_with_the_batch():
     train_out = bn(x).data
     bn.eval()
     np.testing.assert_array_equal(bn(x).data, train_out)
-    with pytest.raises(ValueError, match="expected more than 1 value per channel when training"):
+    with pytest.raises(ValueError, match=r"BatchNorm1d\(3\): expected more than 1 value per channel, got input of "
+                                         r"shape \(1, 3\) \(with track_running_stats=False there are no running "
+                                         r"statistics: batch statistics are used in eval\(\) too\)"):
         bn(Tensor(np.ones((1, 3))))
 
 
@@ -411,6 +417,12 @@ def test_batch_norm_errors_name_the_module_and_the_shapes():
         nn.BatchNorm2d(3, eps=-1)
     with pytest.raises(ValueError, match=r"BatchNorm1d: momentum must be in \[0, 1\] or None, got 1.5"):
         nn.BatchNorm1d(3, momentum=1.5)
+    with pytest.raises(TypeError, match="BatchNorm2d: eps must be a number, got str '1e-5'"):
+        nn.BatchNorm2d(3, eps="1e-5")
+    with pytest.raises(TypeError, match="BatchNorm1d: momentum must be a number, got str '0.1'"):
+        nn.BatchNorm1d(3, momentum="0.1")
+    with pytest.raises(TypeError, match="BatchNorm1d: momentum must be a number, got bool True"):
+        nn.BatchNorm1d(3, momentum=True)
     with pytest.raises(TypeError, match="BatchNorm1d: dtype must be np.float32 or np.float64, got float16"):
         nn.BatchNorm1d(3, dtype=np.float16)
 

@@ -66,6 +66,8 @@ def test_numpy_like_facts():
     assert Tensor([[2.5]]).item() == 2.5 and type(Tensor(3.0).item()) is float
     with pytest.raises(ValueError, match=r"^item: only a one-element Tensor converts to a number, .*shape \(2, 3\)"):
         t.item()
+    with pytest.raises(TypeError, match=r"^len\(\) of a 0-d Tensor"):
+        len(Tensor(3.0))
 
 
 def test_the_constructor_copies_its_data():

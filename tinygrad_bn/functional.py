@@ -18,7 +18,7 @@ import numpy as np
 
 from .function import Function
 from .graph import Node, group
-from .tensor import Tensor
+from .tensor import Tensor, _array
 from .value import Value
 
 _LAYOUTS = {2: "(N, C)", 3: "(N, C, L)", 4: "(N, C, H, W)"}
@@ -230,7 +230,7 @@ def mse_loss(input: Tensor, target) -> Tensor:
     if not isinstance(input, Tensor):
         raise TypeError(f"mse_loss: input must be a Tensor, got {type(input).__name__}")
     if not isinstance(target, Tensor):
-        target = np.asarray(target, dtype=input.dtype)
+        target = _array(target, "mse_loss: target", input.dtype)
     if target.shape != input.shape:
         raise ValueError(f"mse_loss: input has shape {input.shape}, target has shape {target.shape}")
     return ((input - target) ** 2).mean()
@@ -277,7 +277,11 @@ def hinge_loss(scores, targets) -> Node:
         if scores.shape != targets.shape:
             raise ValueError(f"hinge_loss: scores have shape {scores.shape}, targets {targets.shape}")
         return (1 - scores * targets.astype(scores.dtype)).relu().mean()
-    scores = list(scores)
+    try:
+        scores = list(scores)
+    except TypeError:
+        raise TypeError(f"hinge_loss: scores must be a Tensor (N,) or a list of Values, "
+                        f"got {type(scores).__name__}") from None
     if len(scores) != len(targets):
         raise ValueError(f"hinge_loss: {len(scores)} scores but {len(targets)} targets")
     losses = [(1 - s * float(y)).relu() for s, y in zip(scores, targets)]

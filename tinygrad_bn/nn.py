@@ -176,6 +176,12 @@ def _positive_int(value, name: str, where: str) -> int:
     return int(value)
 
 
+def _number(value, name: str, where: str):
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise TypeError(f"{where}: {name} must be a number, got {type(value).__name__} {value!r}")
+    return value
+
+
 def _float_dtype(dtype, where: str) -> np.dtype:
     if np.dtype(dtype) not in (np.float32, np.float64):
         raise TypeError(f"{where}: dtype must be np.float32 or np.float64, got {np.dtype(dtype)}")
@@ -201,7 +207,11 @@ class Linear(Module):
         self.in_features = _positive_int(in_features, "in_features", "Linear")
         self.out_features = _positive_int(out_features, "out_features", "Linear")
         dtype = _float_dtype(dtype, "Linear")
-        rng = np.random.default_rng(rng)
+        try:
+            rng = np.random.default_rng(rng)
+        except (TypeError, ValueError) as error:  # numpy's own message does not say which argument
+            raise type(error)(f"Linear: rng must be an int seed >= 0, a numpy Generator or None, "
+                              f"got {type(rng).__name__} {rng!r}") from None
         k = 1.0 / np.sqrt(in_features)
         self.weight = Tensor(rng.uniform(-k, k, (out_features, in_features)), requires_grad=True,
                              label="weight", dtype=dtype)
@@ -309,9 +319,9 @@ class _BatchNorm(Module):
         super().__init__()
         name = type(self).__name__
         self.num_features = _positive_int(num_features, "num_features", name)
-        if not isinstance(eps, numbers.Real) or not eps >= 0:
+        if not _number(eps, "eps", name) >= 0:
             raise ValueError(f"{name}: eps must be a number >= 0, got {eps!r}")
-        if momentum is not None and (not isinstance(momentum, numbers.Real) or not 0 <= momentum <= 1):
+        if momentum is not None and not 0 <= _number(momentum, "momentum", name) <= 1:
             raise ValueError(f"{name}: momentum must be in [0, 1] or None, got {momentum!r}")
         dtype = _float_dtype(dtype, name)
         self.eps, self.momentum = float(eps), momentum
@@ -343,9 +353,13 @@ class _BatchNorm(Module):
             return F.batch_norm(x, self.weight, self.bias, eps=self.eps,
                                 running_mean=self.running_mean, running_var=self.running_var)
         n = x.size // self.num_features
-        if n < 2:
+        if n < 2 and self.track_running_stats:
             raise ValueError(f"{where}: expected more than 1 value per channel when training, got input "
                              f"of shape {x.shape} (use eval() to normalize one input with the running statistics)")
+        if n < 2:
+            raise ValueError(f"{where}: expected more than 1 value per channel, got input of shape {x.shape} "
+                             f"(with track_running_stats=False there are no running statistics: batch "
+                             f"statistics are used in eval() too)")
         out, mean, var = F.batch_norm_train(x, self.weight, self.bias, self.eps, self.fused)
         if self.training and self.track_running_stats:
             self.num_batches_tracked += 1

@@ -73,6 +73,8 @@ class Tensor(Operators, Node):
         return self.data.size
 
     def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d Tensor")
         return len(self.data)
 
     def numpy(self) -> np.ndarray:
@@ -170,7 +172,10 @@ class Tensor(Operators, Node):
 
     def _conform_grad(self, g, fn, index: int) -> np.ndarray:
         if type(g) is not np.ndarray:
-            g = np.asarray(g)
+            returned, g = g, np.asarray(g)
+            if g.dtype.kind not in "biuf":
+                raise TypeError(f"{fn.__name__}.backward returned {type(returned).__name__} {returned!r:.60} "
+                                f"for input {index}; a gradient is numbers, an array of shape {self.data.shape}")
         if g.shape != self.data.shape:
             reduced = unbroadcast(g, self.data.shape)
             if reduced is None:
