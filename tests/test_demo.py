@@ -82,8 +82,12 @@ def test_without_matplotlib_it_says_how_to_get_a_plot(tmp_path, monkeypatch):
 
 
 def test_cli_demo_rejects_zero_epochs(capsys):
-    assert cli_main(["demo", "--epochs", "0", "--no-plot"]) == 2
-    assert "--epochs must be at least 1" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["demo", "--epochs", "0", "--no-plot"])
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("usage: tinygrad-bn demo") and "error: --epochs must be at least 1" in captured.err
 
 
 def test_cli_version_and_help():

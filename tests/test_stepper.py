@@ -200,8 +200,11 @@ def test_an_unknown_example_is_a_usage_error(capsys):
 
 
 def test_layout_is_for_the_bn_example_only(capsys):
-    assert main(["step", "lecture", "--all", "--layout", next(iter(LAYOUTS))]) == 2
-    assert "--layout applies to the bn example only" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["step", "lecture", "--all", "--layout", next(iter(LAYOUTS))])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: tinygrad-bn step") and "error: --layout applies to the bn example only" in err
 
 
 def test_an_unwritable_html_path_is_a_clear_error(tmp_path, capsys):

@@ -2,10 +2,21 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from . import __version__, demo, draw_command, stepper
 from .exercises import commands as exercises
+
+
+# name, module, help: each module's add_arguments(parser) adds its arguments and sets `run`, the function
+# that runs it (run(args) -> exit status); its docstring's first line describes it in `--help`.
+COMMANDS = (
+    ("demo", demo, "train the same MLP with and without batch norm"),
+    ("step", stepper, "walk a backward pass one node at a time"),
+    ("draw", draw_command, "draw (and list) an example's graph after backward"),
+    ("exercises", exercises, "coursework checked by finite differences"),
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -14,21 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="An educational autodiff engine: train with batch norm, draw and step through its graphs.")
     parser.add_argument("--version", action="version", version=f"tinygrad-bn {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    demo_parser = commands.add_parser("demo", help="train the same MLP with and without batch norm",
-                                      description=demo.__doc__.splitlines()[0])
-    demo.add_arguments(demo_parser)
-    demo_parser.set_defaults(run=demo.run)
-    step_parser = commands.add_parser("step", help="walk a backward pass one node at a time",
-                                      description=stepper.__doc__.splitlines()[0])
-    stepper.add_arguments(step_parser)
-    step_parser.set_defaults(run=stepper.run)
-    draw_parser = commands.add_parser("draw", help="draw (and list) an example's graph after backward",
-                                      description=draw_command.__doc__.splitlines()[0])
-    draw_command.add_arguments(draw_parser)
-    draw_parser.set_defaults(run=draw_command.run)
-    exercises_parser = commands.add_parser("exercises", help="coursework checked by finite differences",
-                                           description=exercises.__doc__.splitlines()[0])
-    exercises.add_arguments(exercises_parser)
+    for name, module, help in COMMANDS:
+        module.add_arguments(commands.add_parser(name, help=help, description=module.__doc__.splitlines()[0]))
     return parser
 
 
@@ -38,7 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    return args.run(args)
+    try:
+        code = args.run(args)
+        sys.stdout.flush()  # inside the try: a reader that went away is found here, not at exit
+    except BrokenPipeError:  # `tinygrad-bn step bn --all | head -3`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the flush at exit cannot fail again
+        return 0
+    return code
 
 
 if __name__ == "__main__":

@@ -162,13 +162,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where to write the loss/accuracy plot when matplotlib is installed "
                              "(default tinygrad_bn_demo.png)")
     parser.add_argument("--no-plot", action="store_true", help="do not write a plot")
+    parser.set_defaults(run=run, demo_parser=parser)
 
 
 def run(args, out=None) -> int:
     out = out or sys.stdout
     if args.epochs < 1:
-        out.write("tinygrad-bn demo: --epochs must be at least 1\n")
-        return 2
+        args.demo_parser.error("--epochs must be at least 1")
     x, y = make_spirals(seed=args.seed)
     out.write(f"Two spirals, {len(x)} points; MLP 2-64-64-64-2 with weights at half the standard scale; "
               f"SGD momentum 0.9, batches of 64, the same seed for both.\n")

@@ -15,16 +15,13 @@ import sys
 from pathlib import Path
 
 from .draw import RANKDIRS, draw_graph
-from .examples import LAYOUTS, batch_norm_example, lecture_example
+from .examples import add_example_arguments, example_from_args
 from .listing import format_graph
 from .render import FORMATS, RenderError, render
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("example", choices=("lecture", "bn"),
-                        help="lecture: the lecture's six numbers on the scalar engine; bn: a small Tensor batch norm")
-    parser.add_argument("--layout", choices=tuple(LAYOUTS),
-                        help="input layout for bn: 1d (N, C), 1d-seq (N, C, L), 2d (N, C, H, W) (default 1d)")
+    add_example_arguments(parser)
     parser.add_argument("--format", choices=FORMATS, help="output format (default: from -o's suffix, else svg)")
     parser.add_argument("-o", "--output", metavar="PATH", help="file to write (default EXAMPLE.FORMAT)")
     parser.add_argument("--collapse", action="store_true", help="draw each batch norm as a single node")
@@ -33,17 +30,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="print the one-line-per-op listing (and write a drawing only if -o is given)")
     parser.add_argument("--rankdir", choices=RANKDIRS, default="LR",
                         help="LR: inputs on the left (default); TB: inputs at the top")
-    parser.set_defaults(draw_parser=parser)
+    parser.set_defaults(run=run, draw_parser=parser)
 
 
 def run(args, out=None) -> int:
     """Build the example, run backward, then print the listing and/or write the drawing."""
     out = out or sys.stdout
-    parser = args.draw_parser
-    if args.layout is not None and args.example != "bn":
-        parser.error("--layout applies to the bn example only")
-    path, format = _output(args, parser)
-    loss = lecture_example() if args.example == "lecture" else batch_norm_example(args.layout or "1d")
+    loss = example_from_args(args, args.draw_parser)
+    path, format = _output(args, args.draw_parser)
     if args.listing:
         out.write(format_graph(loss, show_grad=not args.no_grad) + "\n")
         if path is None:

@@ -1,6 +1,7 @@
 """Small built-in graphs to draw, list and step through (`tinygrad-bn draw lecture`, `draw bn`).
 
-Each returns the loss after `loss.backward()`, so every node already holds its gradient.
+Each returns the loss after `loss.backward()`, so every node already holds its gradient. The
+`example` and `--layout` arguments that name one are shared by `draw` and `step` (the end of this file).
 """
 from __future__ import annotations
 
@@ -55,3 +56,26 @@ def batch_norm_example(layout: str = "1d", seed: int = 0) -> Tensor:
     loss.label = "loss"
     loss.backward()
     return loss
+
+
+def example(name: str, layout: str | None = None):
+    """The built-in example called `name` ("lecture" or "bn", the latter in `layout`, default 1d)."""
+    return lecture_example() if name == "lecture" else batch_norm_example(layout or "1d")
+
+
+# ---------------------------------------------------------------- the command-line arguments naming one
+
+def add_example_arguments(parser) -> None:
+    """Add the `example` and `--layout` arguments (for `draw` and `step`)."""
+    parser.add_argument("example", choices=("lecture", "bn"),
+                        help="lecture: the lecture's six numbers on the scalar engine; bn: a small Tensor batch norm")
+    parser.add_argument("--layout", choices=tuple(LAYOUTS),
+                        help="input layout for bn: 1d (N, C), 1d-seq (N, C, L), 2d (N, C, H, W) (default 1d)")
+
+
+def example_from_args(args, parser):
+    """The example the arguments name; --layout with the lecture example is a usage error (parser.error:
+    usage and message on stderr, exit status 2)."""
+    if args.layout is not None and args.example != "bn":
+        parser.error("--layout applies to the bn example only")
+    return example(args.example, args.layout)

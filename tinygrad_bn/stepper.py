@@ -22,7 +22,7 @@ import numpy as np
 
 from .describe import number_text, summary_text
 from .draw import draw_graph
-from .examples import LAYOUTS, batch_norm_example, lecture_example
+from .examples import add_example_arguments, example, example_from_args
 from .graph import Node, backward_steps, topological_order
 from .listing import node_line
 from .render import RenderError, write_atomic
@@ -41,7 +41,10 @@ class StepView:
 
 def example_graph(name: str, layout: str | None = None):
     """A built-in example's loss (examples.py) with every gradient cleared, ready to be stepped through."""
-    loss = lecture_example() if name == "lecture" else batch_norm_example(*([layout] if layout else []))
+    return _without_grads(example(name, layout))
+
+
+def _without_grads(loss):
     for node in topological_order(loss):
         node.zero_grad()
     return loss
@@ -92,20 +95,16 @@ def _labelled(prefix: str, x) -> str:
 # ---------------------------------------------------------------- the command
 
 def add_arguments(parser) -> None:
-    parser.add_argument("example", choices=("lecture", "bn"),
-                        help="lecture: the lecture's six numbers on the scalar engine; bn: a small Tensor batch norm")
-    parser.add_argument("--layout", choices=tuple(LAYOUTS), help="input layout of `bn` (default: the example's)")
+    add_example_arguments(parser)
     parser.add_argument("--all", action="store_true", help="print every step without waiting for Enter")
     parser.add_argument("--svg-dir", metavar="DIR", help="write one diagram per step into DIR (step-001.svg, ...)")
     parser.add_argument("--html", metavar="FILE",
                         help="write one self-contained HTML page with every step's diagram (instead of the walk)")
+    parser.set_defaults(run=run, step_parser=parser)
 
 
 def run(args) -> int:
-    if args.layout is not None and args.example != "bn":
-        print("tinygrad-bn step: --layout applies to the bn example only", file=sys.stderr)
-        return 2
-    loss = example_graph(args.example, args.layout)
+    loss = _without_grads(example_from_args(args, args.step_parser))
     svg_dir = Path(args.svg_dir) if args.svg_dir else None
     if svg_dir is not None:
         try:
@@ -131,6 +130,8 @@ def run(args) -> int:
                                                    else "a small batch norm")
             write_atomic(args.html, step_page(title, views))
             print(f"wrote {args.html}: {len(views)} steps")
+    except BrokenPipeError:  # the reader went away (`| head`): cli.main ends quietly
+        raise
     except (OSError, RenderError) as error:
         print(f"tinygrad-bn step: {error}", file=sys.stderr)
         return 1
