@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .functional import batch_norm
+from .functional import _LAYOUTS, batch_norm
 from .tensor import Tensor
 from .value import Value
 
@@ -69,8 +69,8 @@ def add_example_arguments(parser) -> None:
     """Add the `example` and `--layout` arguments (for `draw` and `step`)."""
     parser.add_argument("example", choices=("lecture", "bn"),
                         help="lecture: the lecture's six numbers on the scalar engine; bn: a small Tensor batch norm")
-    parser.add_argument("--layout", choices=tuple(LAYOUTS),
-                        help="input layout for bn: 1d (N, C), 1d-seq (N, C, L), 2d (N, C, H, W) (default 1d)")
+    layouts = ", ".join(f"{name} {_LAYOUTS[len(shape)]}" for name, shape in LAYOUTS.items())
+    parser.add_argument("--layout", choices=tuple(LAYOUTS), help=f"input layout for bn: {layouts} (default 1d)")
 
 
 def example_from_args(args, parser):

@@ -21,7 +21,13 @@ from .graph import Node, group
 from .tensor import Tensor, _array
 from .value import Value
 
-_LAYOUTS = {2: "(N, C)", 3: "(N, C, L)", 4: "(N, C, H, W)"}
+_LAYOUTS = {2: "(N, C)", 3: "(N, C, L)", 4: "(N, C, H, W)"}  # ndim -> how that input layout is written
+
+
+def _layouts_text(ndims) -> str:
+    """How the layouts with these numbers of dimensions are written: "(N, C), (N, C, L) or (N, C, H, W)"."""
+    *rest, last = (_LAYOUTS[ndim] for ndim in ndims)
+    return f"{', '.join(rest)} or {last}" if rest else last
 
 
 def _stat_axes(x: Tensor, where: str) -> tuple:
@@ -29,7 +35,7 @@ def _stat_axes(x: Tensor, where: str) -> tuple:
     if not isinstance(x, Tensor):
         raise TypeError(f"{where}: expected a Tensor (or a list of Values), got {type(x).__name__}")
     if x.ndim not in _LAYOUTS:
-        raise ValueError(f"{where}: expected input of shape (N, C), (N, C, L) or (N, C, H, W), got {x.shape}")
+        raise ValueError(f"{where}: expected input of shape {_layouts_text(_LAYOUTS)}, got {x.shape}")
     return (0,) + tuple(range(2, x.ndim))
 
 

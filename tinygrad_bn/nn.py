@@ -312,7 +312,7 @@ class _BatchNorm(Module):
     backward (True) or a cluster of primitive nodes you can draw (False); eval mode is always
     composed (the statistics are constants there).
     """
-    _layouts = {}  # ndim -> how the accepted layout is written, set by each subclass
+    _ndims = ()  # the numbers of dimensions of the accepted input layouts, set by each subclass
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
                  track_running_stats: bool = True, fused: bool = False, *, dtype=np.float64):
@@ -339,8 +339,8 @@ class _BatchNorm(Module):
     def _check(self, x: Tensor) -> str:
         where = f"{type(self).__name__}({self.num_features})"
         _check_input(x, where)
-        layouts = " or ".join(self._layouts.values())
-        if x.ndim not in self._layouts:
+        layouts = F._layouts_text(self._ndims)
+        if x.ndim not in self._ndims:
             raise ValueError(f"{where}: expected input of shape {layouts}, got {x.shape}")
         if x.shape[1] != self.num_features:
             raise ValueError(f"{where}: expected {self.num_features} channels (axis 1 of {layouts}), "
@@ -378,10 +378,10 @@ class _BatchNorm(Module):
 class BatchNorm1d(_BatchNorm):
     """Batch norm over (N, C) or (N, C, L) input: statistics per channel C over N (and L).
     The arguments, the training/eval rules and Keras's momentum: see _BatchNorm."""
-    _layouts = {2: "(N, C)", 3: "(N, C, L)"}
+    _ndims = (2, 3)
 
 
 class BatchNorm2d(_BatchNorm):
     """Batch norm over (N, C, H, W) input: statistics per channel C over N, H and W.
     The arguments, the training/eval rules and Keras's momentum: see _BatchNorm."""
-    _layouts = {4: "(N, C, H, W)"}
+    _ndims = (4,)
