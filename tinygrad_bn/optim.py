@@ -31,9 +31,10 @@ def _hyperparameter(where: str, name: str, value, below: float | None = None) ->
 
 
 class Optimizer:
-    """What SGD and Adam share: the parameter list, zero_grad(), and the checks on `params`."""
+    """What SGD and Adam share: the parameter list (and the checks on it), weight decay, zero_grad(),
+    and the walk over the parameters that have a gradient."""
 
-    def __init__(self, params, where: str):
+    def __init__(self, params, where: str, weight_decay: float):
         if isinstance(params, Tensor):
             raise TypeError(f"{where}: params must be an iterable of Tensors (e.g. model.parameters()), "
                             f"got a single Tensor; wrap it in a list")
@@ -51,6 +52,7 @@ class Optimizer:
                 raise ValueError(f"{where}: parameter {index} ({p.label or 'unlabelled'}) appears more than once")
             seen.add(id(p))
         self.params = params
+        self.weight_decay = _hyperparameter(where, "weight_decay", weight_decay)
 
     def zero_grad(self) -> None:
         """Set every parameter's .grad to None (as PyTorch does by default)."""
@@ -59,6 +61,13 @@ class Optimizer:
 
     def step(self) -> None:
         raise NotImplementedError
+
+    def _gradients(self):
+        """(index, p, g) for every parameter p with a gradient, g including weight decay:
+        g = p.grad + weight_decay * p, the gradient of an L2 penalty weight_decay/2 * |p|**2."""
+        for index, p in enumerate(self.params):
+            if p.grad is not None:
+                yield index, p, (p.grad + self.weight_decay * p.data if self.weight_decay else p.grad)
 
 
 class SGD(Optimizer):
@@ -75,19 +84,13 @@ class SGD(Optimizer):
     """
 
     def __init__(self, params, lr: float, momentum: float = 0.0, weight_decay: float = 0.0):
-        super().__init__(params, "SGD")
+        super().__init__(params, "SGD", weight_decay)
         self.lr = _hyperparameter("SGD", "lr", lr)
         self.momentum = _hyperparameter("SGD", "momentum", momentum)
-        self.weight_decay = _hyperparameter("SGD", "weight_decay", weight_decay)
         self.momentum_buffers = [None] * len(self.params)  # one per parameter, made on its first step
 
     def step(self) -> None:
-        for index, p in enumerate(self.params):
-            g = p.grad
-            if g is None:
-                continue
-            if self.weight_decay:
-                g = g + self.weight_decay * p.data
+        for index, p, g in self._gradients():
             if self.momentum:
                 buf = self.momentum_buffers[index]
                 if buf is None:
@@ -115,26 +118,20 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0):
-        super().__init__(params, "Adam")
+        super().__init__(params, "Adam", weight_decay)
         self.lr = _hyperparameter("Adam", "lr", lr)
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise TypeError(f"Adam: betas must be a pair (beta1, beta2), got {betas!r}")
         self.betas = (_hyperparameter("Adam", "beta1 (betas[0])", betas[0], below=1.0),
                       _hyperparameter("Adam", "beta2 (betas[1])", betas[1], below=1.0))
         self.eps = _hyperparameter("Adam", "eps", eps)
-        self.weight_decay = _hyperparameter("Adam", "weight_decay", weight_decay)
         self.steps = [0] * len(self.params)       # t, per parameter
         self.exp_avg = [None] * len(self.params)     # m, per parameter
         self.exp_avg_sq = [None] * len(self.params)  # v, per parameter
 
     def step(self) -> None:
         beta1, beta2 = self.betas
-        for index, p in enumerate(self.params):
-            g = p.grad
-            if g is None:
-                continue
-            if self.weight_decay:
-                g = g + self.weight_decay * p.data
+        for index, p, g in self._gradients():
             if self.exp_avg[index] is None:
                 self.exp_avg[index] = np.zeros_like(p.data)
                 self.exp_avg_sq[index] = np.zeros_like(p.data)
