@@ -150,20 +150,31 @@ def median_ratio(times, top, bottom):
     return statistics.median(a / b for a, b in zip(times[top], times[bottom]))
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=21, help="timed repeats per configuration (default 21)")
-    parser.add_argument("--calls", type=int, default=20, help="calls per variant per repeat (default 20)")
+def timing_options(description, what, calls, argv):
+    """The options both benchmarks take (--repeats, --calls, --clock), parsed and checked."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--repeats", type=int, default=21, help=f"timed repeats per {what} (default 21)")
+    parser.add_argument("--calls", type=int, default=calls, help=f"calls per variant per repeat (default {calls})")
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu",
                         help="cpu: process CPU time (default); wall: elapsed time")
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.calls < 1:
         parser.error("--repeats and --calls must be at least 1")
+    return args
+
+
+def torch_on_one_thread(without):
+    """Say which torch runs (on 1 thread, as our numpy does), or what is left out without it."""
     if torch is None:
-        print("torch is not installed (pip install torch==2.13.0): no torch column")
+        print(f"torch is not installed (pip install torch==2.13.0): {without}")
     else:
         torch.set_num_threads(1)
         print(f"torch {torch.__version__} on {torch.get_num_threads()} thread")
+
+
+def main(argv=None):
+    args = timing_options(__doc__.splitlines()[0], "configuration", 20, argv)
+    torch_on_one_thread("no torch column")
     print(f"forward + backward, weight and bias, training mode; {args.clock} time; "
           f"medians of {args.repeats} repeats x {args.calls} calls")
     columns = ["numpy", "fused", "composed"] + (["torch"] if torch is not None else [])

@@ -18,7 +18,6 @@ updated weights before timing. Timing works as in batch_norm.py (whose helpers i
 warm-up, each repeat runs `--calls` steps of every variant back to back, order rotating, ratios taken
 within the repeat, medians reported. Steps keep training the same models, as a training loop would.
 """
-import argparse
 import os
 import statistics
 
@@ -26,7 +25,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # numpy's BLAS on 1 thread, 
 
 import numpy as np  # noqa: E402 (after the thread setting)
 
-from batch_norm import CLOCKS, measure, median_ratio
+from batch_norm import CLOCKS, measure, median_ratio, timing_options, torch_on_one_thread
 from tinygrad_bn import Tensor, nn, optim
 from tinygrad_bn.functional import cross_entropy
 
@@ -112,19 +111,8 @@ def check_agreement(steps, dtype):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=21, help="timed repeats per dtype (default 21)")
-    parser.add_argument("--calls", type=int, default=10, help="steps per variant per repeat (default 10)")
-    parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu",
-                        help="cpu: process CPU time (default); wall: elapsed time")
-    args = parser.parse_args(argv)
-    if args.repeats < 1 or args.calls < 1:
-        parser.error("--repeats and --calls must be at least 1")
-    if torch is None:
-        print("torch is not installed (pip install torch==2.13.0): no torch column, no ratios to torch")
-    else:
-        torch.set_num_threads(1)
-        print(f"torch {torch.__version__} on {torch.get_num_threads()} thread")
+    args = timing_options(__doc__.splitlines()[0], "dtype", 10, argv)
+    torch_on_one_thread("no torch column, no ratios to torch")
     print(f"training step: 2 -> {HIDDEN} -> BN -> ReLU -> {HIDDEN} -> BN -> ReLU -> 2, {POINTS} points, "
           f"cross-entropy, SGD momentum {MOMENTUM}; {args.clock} time; medians of {args.repeats} repeats x "
           f"{args.calls} steps")
