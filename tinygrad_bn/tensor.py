@@ -159,13 +159,14 @@ class Tensor(Operators, Node):
 
     def _add_to_grad(self, g) -> None:
         """Keep g as .grad (summing from the second backward on, never in place). An op's result keeps
-        g itself when it is a writeable array of its dtype: every full-size copy costs as much as the
-        op's arithmetic. It may then share memory with another node's .grad (a + b sends the same
-        gradient to a and b): an intermediate's .grad is for reading. A leaf (a parameter, an input)
-        always gets its own array, which optimizers and users may change in place."""
+        g itself when it is an array of its dtype: every full-size copy costs as much as the op's
+        arithmetic. It may then share memory with another node's .grad (a + b sends the same gradient
+        to a and b) or be a read-only broadcast view (what a mean sends back): an intermediate's .grad
+        is for reading. A leaf (a parameter, an input) always gets its own writeable array, which
+        optimizers and users may change in place."""
         if self.grad is not None:
             self.grad = self.grad + g
-        elif self._fn is not None and type(g) is np.ndarray and g.flags.writeable and g.dtype == self.data.dtype:
+        elif self._fn is not None and type(g) is np.ndarray and g.dtype == self.data.dtype:
             self.grad = g
         else:
             self.grad = np.array(g, dtype=self.data.dtype)
