@@ -17,7 +17,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from tinygrad_bn import Function, Tensor, Value, backward_steps, group, topological_order
+from test_function import Cube  # a student's Function
+from tinygrad_bn import Tensor, Value, backward_steps, group, topological_order
 
 
 @contextmanager
@@ -141,19 +142,6 @@ def test_stopping_a_backward_walk_half_way_leaves_no_cycle():
 
 
 # ---------------------------------------------------------------- the checks can fail
-
-class Cube(Function):
-    """y = x**3,  dy/dx = 3 x**2"""
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x ** 3
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        return grad * 3 * x ** 2
-
 
 def _graph_with_a_cycle():
     """A student's mistake: keeping the output node in its own ctx (node -> ctx -> node)."""
