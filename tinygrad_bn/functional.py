@@ -73,7 +73,7 @@ def batch_norm(x, weight=None, bias=None, *, eps: float = 1e-5, fused: bool = Fa
             raise ValueError("batch_norm: running statistics apply to Tensors; a list of Values is always "
                              "normalized with its own batch statistics")
         return _batch_norm_values(list(x), weight, bias, eps)
-    axes = _stat_axes(x, "batch_norm")
+    _stat_axes(x, "batch_norm")  # a Tensor of a layout batch norm knows, or a clear error
     _check_param(weight, x, "weight", "batch_norm")
     _check_param(bias, x, "bias", "batch_norm")
     if running_mean is not None or running_var is not None:
