@@ -152,7 +152,9 @@ class Tensor(Operators, Node):
                 raise ValueError(f"backward: the output has shape {self.shape}; a non-scalar output needs "
                                  f"a gradient of that shape: out.backward(grad)")
             return np.ones_like(self.data)
-        grad = _array(grad.data if isinstance(grad, Tensor) else grad, "backward(grad)")  # our own copy
+        grad = grad.data if isinstance(grad, Tensor) else grad
+        if type(grad) is not np.ndarray or grad.dtype.kind != "f":
+            grad = _array(grad, "backward(grad)")  # a list, ints, ...: checked and converted
         if grad.shape != self.shape:
             raise ValueError(f"backward: grad has shape {grad.shape}, the output has shape {self.shape}")
         return grad.astype(self.dtype, copy=False)
@@ -161,8 +163,8 @@ class Tensor(Operators, Node):
         """Keep g as .grad (summing from the second backward on, never in place). An op's result keeps
         g itself when it is an array of its dtype: every full-size copy costs as much as the op's
         arithmetic. It may then share memory with another node's .grad (a + b sends the same gradient
-        to a and b) or be a read-only broadcast view (what a mean sends back): an intermediate's .grad
-        is for reading. A leaf (a parameter, an input) always gets its own writeable array, which
+        to a and b), with the array given to backward(grad), or be a read-only broadcast view (what a
+        mean sends back): an intermediate's .grad is for reading. A leaf (a parameter, an input) always gets its own writeable array, which
         optimizers and users may change in place."""
         if self.grad is not None:
             self.grad = self.grad + g
