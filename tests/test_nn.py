@@ -21,6 +21,22 @@ def to_torch(torch, state):
     return {name: torch.from_numpy(np.array(value)) for name, value in state.items()}
 
 
+def assert_same_as_torch(torch, ours, theirs, x_data, grad, rtol, atol):
+    """One forward and backward through our module and torch's from the same x and output gradient:
+    the same output and the same gradients for x and for every parameter."""
+    ours.zero_grad(), theirs.zero_grad()
+    x = Tensor(x_data, requires_grad=True)
+    out = ours(x)
+    out.backward(grad)
+    tx = torch.tensor(x_data, requires_grad=True)
+    tout = theirs(tx)
+    tout.backward(torch.from_numpy(grad))
+    np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=rtol, atol=atol)
+    np.testing.assert_allclose(x.grad, tx.grad.numpy(), rtol=rtol, atol=atol)
+    for (name, p), tp in zip(ours.named_parameters(), theirs.parameters()):
+        np.testing.assert_allclose(p.grad, tp.grad.numpy(), rtol=rtol, atol=atol, err_msg=name)
+
+
 # ---------------------------------------------------------------- Module bookkeeping
 
 def test_named_parameters_are_dotted_in_a_fixed_order_and_label_the_tensors():
@@ -178,17 +194,7 @@ def test_linear_matches_torch_forward_and_backward():
     rng = np.random.default_rng(1)
     for shape in [(5, 4), (4,)]:
         x_data, g = rng.normal(size=shape), rng.normal(size=shape[:-1] + (3,))
-        ours.zero_grad(), theirs.zero_grad()
-        x = Tensor(x_data, requires_grad=True)
-        out = ours(x)
-        out.backward(g)
-        tx = torch.tensor(x_data, requires_grad=True)
-        tout = theirs(tx)
-        tout.backward(torch.from_numpy(g))
-        np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-13, atol=1e-13)
-        np.testing.assert_allclose(x.grad, tx.grad.numpy(), rtol=1e-13, atol=1e-13)
-        np.testing.assert_allclose(ours.weight.grad, theirs.weight.grad.numpy(), rtol=1e-13, atol=1e-13)
-        np.testing.assert_allclose(ours.bias.grad, theirs.bias.grad.numpy(), rtol=1e-13, atol=1e-13)
+        assert_same_as_torch(torch, ours, theirs, x_data, g, rtol=1e-13, atol=1e-13)
 
 
 def test_linear_errors_name_the_layer_and_the_shapes():
@@ -447,18 +453,7 @@ def test_batch_norm_matches_torch_over_training_steps_then_eval(kind, shape, mom
     theirs.load_state_dict(to_torch(torch, ours.state_dict()))
 
     def compare(x_data, grad):
-        ours.zero_grad(), theirs.zero_grad()
-        x = Tensor(x_data, requires_grad=True)
-        out = ours(x)
-        out.backward(grad)
-        tx = torch.tensor(x_data, requires_grad=True)
-        tout = theirs(tx)
-        tout.backward(torch.from_numpy(grad))
-        np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-10, atol=1e-12)
-        np.testing.assert_allclose(x.grad, tx.grad.numpy(), rtol=1e-10, atol=1e-12)
-        if affine:
-            np.testing.assert_allclose(ours.weight.grad, theirs.weight.grad.numpy(), rtol=1e-10, atol=1e-12)
-            np.testing.assert_allclose(ours.bias.grad, theirs.bias.grad.numpy(), rtol=1e-10, atol=1e-12)
+        assert_same_as_torch(torch, ours, theirs, x_data, grad, rtol=1e-10, atol=1e-12)
         theirs_state = theirs.state_dict()
         assert list(ours.state_dict()) == list(theirs_state)
         for name, value in ours.state_dict().items():
