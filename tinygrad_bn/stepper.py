@@ -3,9 +3,9 @@
 Each step is one Step of `backward_steps`, the generator that `backward()` itself exhausts, so the
 order on screen is the order the real backward pass runs in. A step shows
 
-    step 14 of 63: %49 x_hat : f64[] = Div %28 %33  # 2.064       (the node's line of the listing)
+    step 14 of 63: %49 x_hat : f64[] = Div %19 %33  # 2.064       (the node's line of the listing)
       grad arriving:  d loss / d %49 x_hat = 12                   (summed over every use of the node)
-      sends to %28 x - mean:  1.769                               (its op's backward: one per input)
+      sends to %19 x - mean:  1.769                               (its op's backward: one per input)
       sends to %33 std:  -3.652
 
 and waits: Enter for the next step, q to quit. With --all, or when stdin is not a terminal (a pipe,
