@@ -1,6 +1,7 @@
 """The graph both engines share (graph.py): the node protocol, topological order, the backward loop
 and its accumulation semantics, no_grad, groups, unbroadcast, and a deep chain."""
 import sys
+import weakref
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from tinygrad_bn import (Step, Tensor, Value, backward_steps, group, is_grad_enabled, no_grad,
+from tinygrad_bn import (Function, Step, Tensor, Value, backward_steps, group, is_grad_enabled, no_grad,
                          topological_order, unbroadcast)
 
 
@@ -96,6 +97,56 @@ def test_every_intermediate_keeps_its_grad(central_difference):
     np.testing.assert_allclose(y.grad, dy, rtol=1e-6)
     np.testing.assert_allclose(z.grad, dz, rtol=1e-6)
     assert loss.grad == 1.0
+
+
+class _Twice(Function):
+    """y = 2 x; its backward returns a fresh array, and may keep a reference to it on ctx."""
+    returned = []  # weak references to what backward returned, newest last
+
+    @staticmethod
+    def forward(ctx, x, keep=False):
+        ctx.keep = keep
+        return x * 2
+
+    @staticmethod
+    def backward(ctx, grad):
+        out = grad * 2
+        _Twice.returned.append(weakref.ref(out))
+        if ctx.keep:
+            ctx.kept = out
+        return out, None
+
+
+def test_a_leaf_gets_a_gradient_array_no_other_node_step_or_ctx_sees():
+    """A leaf's .grad may be changed in place (optimizers, clipping): it must share memory with no
+    other node's .grad, no kept Step, no ctx, and not the array given to backward(grad)."""
+    a, b = (Tensor(np.ones((2, 3)), requires_grad=True) for _ in range(2))
+    seed = np.full((2, 3), 0.5)
+    out = a + b  # Add sends the same array to a and b, and out keeps it too
+    out.backward(seed)
+    for x, y in [(a, b), (a, out), (b, out)]:
+        assert not np.shares_memory(x.grad, y.grad)
+    assert not np.shares_memory(a.grad, seed) and a.grad.flags.writeable
+
+    m = Tensor(np.ones((2, 3)), requires_grad=True)
+    m.mean(axis=0).sum().backward()  # Mean sends back a read-only broadcast view
+    assert m.grad.flags.writeable and m.grad.base is None
+
+    x = Tensor(np.ones(3), requires_grad=True)
+    node = _Twice.apply(x, True)
+    node.sum().backward()
+    assert not np.shares_memory(x.grad, node._ctx.kept)  # the ctx kept what backward returned
+
+    x.grad = None
+    steps = list(backward_steps(_Twice.apply(x).sum()))
+    assert not np.shares_memory(x.grad, steps[1].sends[0])  # the Step that sent it is still held
+
+
+def test_a_leaf_keeps_a_gradient_only_the_backward_loop_holds_without_copying_it():
+    x = Tensor(np.ones(3), requires_grad=True)
+    _Twice.apply(x).sum().backward()
+    assert x.grad is _Twice.returned[-1]()  # the array backward returned, not a copy of it
+    np.testing.assert_array_equal(x.grad, [2.0, 2.0, 2.0])
 
 
 @pytest.mark.parametrize("engine", [Value, Tensor])

@@ -132,7 +132,7 @@ class Node:
     def backward(self, grad=None) -> None:
         """Fill `.grad` of every node that leads to this one, by exhausting `backward_steps`."""
         for _ in backward_steps(self, grad):
-            pass
+            del _  # hold no step while the next one runs: a leaf may then keep its gradient uncopied
 
     def zero_grad(self) -> None:
         """Forget this node's accumulated gradient."""
@@ -225,30 +225,35 @@ def backward_steps(output: Node, grad=None) -> Iterator[Step]:
         if g is None:  # nothing flows here: the node does not require grad
             continue
         node._add_to_grad(g)
-        fn = node._fn
-        if fn is None:
-            yield _new_step(Step, (node, g, ()))
+        yield _new_step(Step, (node, g, () if node._fn is None else _send(node, g, pending)))
+
+
+def _send(node: Node, g, pending: dict) -> tuple:
+    """One node's step of backprop: run its Function's backward on g and add what comes back for
+    each input to that input's pending gradient. Returns what was sent to each input (None where
+    nothing was). A function of its own, so that no gradient outlives it in the loop's variables."""
+    fn = node._fn
+    try:
+        grads = fn.backward(node._ctx, g)
+    except ArithmeticError as error:  # 1.0 / 0.0 on floats: a Value at a point where d/dx is infinite
+        raise ValueError(f"{fn.__name__}.backward: {error} (the derivative is infinite here; "
+                         f"a Tensor would give inf)") from error
+    if type(grads) is not tuple:
+        grads = (grads,)
+    inputs = node._inputs
+    if len(grads) != len(inputs) and not _only_extra_nones(grads, len(inputs)):
+        raise ValueError(f"{fn.__name__}.backward returned {len(grads)} gradient(s), "
+                         f"expected {len(inputs)} (one per input to forward, None for a constant)")
+    sends = []
+    for index, parent in enumerate(inputs):
+        pg = grads[index]
+        if pg is None or not isinstance(parent, Node) or not parent.requires_grad:
+            sends.append(None)
             continue
-        try:
-            grads = fn.backward(node._ctx, g)
-        except ArithmeticError as error:  # 1.0 / 0.0 on floats: a Value at a point where d/dx is infinite
-            raise ValueError(f"{fn.__name__}.backward: {error} (the derivative is infinite here; "
-                             f"a Tensor would give inf)") from error
-        if type(grads) is not tuple:
-            grads = (grads,)
-        if len(grads) != len(node._inputs) and not _only_extra_nones(grads, len(node._inputs)):
-            raise ValueError(f"{fn.__name__}.backward returned {len(grads)} gradient(s), "
-                             f"expected {len(node._inputs)} (one per input to forward, None for a constant)")
-        sends = []
-        for index, parent in enumerate(node._inputs):
-            pg = grads[index]
-            if pg is None or not isinstance(parent, Node) or not parent.requires_grad:
-                sends.append(None)
-                continue
-            pg = parent._conform_grad(pg, fn, index)
-            sends.append(pg)
-            pending[parent] = pending[parent] + pg if parent in pending else pg
-        yield _new_step(Step, (node, g, tuple(sends)))
+        pg = parent._conform_grad(pg, fn, index)
+        sends.append(pg)
+        pending[parent] = pending[parent] + pg if parent in pending else pg
+    return tuple(sends)
 
 
 def _only_extra_nones(grads, n_inputs):

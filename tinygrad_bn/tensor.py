@@ -11,6 +11,7 @@ PyTorch, `.grad` is the raw numpy array (as `.data` is), and every node keeps it
 from __future__ import annotations
 
 import numbers
+import sys
 
 import numpy as np
 
@@ -40,6 +41,18 @@ def _array(data, where: str, dtype=None) -> np.ndarray:
             raise TypeError(f"{where}: dtype must be float32 or float64, got {np.dtype(dtype)}")
         return array.astype(dtype)
     return array if array.dtype in (np.float32, np.float64) else array.astype(np.float64)
+
+
+def _held_by_backward_only(g: np.ndarray) -> bool:
+    """Is g an array nobody but the backward loop can see, so that a leaf may keep it uncopied?
+
+    It must own its memory (not be a view of another array), be writeable, and have no references
+    but the four of this moment: backward_steps' variable, _add_to_grad's and this function's
+    parameters, and getrefcount's own argument. Any other (another node's .grad, a ctx that kept it,
+    a Step someone holds, the caller's array given to backward(grad)) means a copy. PyTorch's
+    AccumulateGrad decides the same way when it steals a gradient instead of copying it.
+    """
+    return g.base is None and g.flags.writeable and sys.getrefcount(g) <= 4
 
 
 class Tensor(Operators, Node):
@@ -136,7 +149,9 @@ class Tensor(Operators, Node):
 
     @staticmethod
     def _operand(other, op: str):
-        if isinstance(other, (Node, numbers.Real)) or (isinstance(other, np.ndarray) and other.dtype.kind in "biuf"):
+        if type(other) is float or isinstance(other, Node):  # the common cases first: cheap checks
+            return other
+        if isinstance(other, numbers.Real) or (isinstance(other, np.ndarray) and other.dtype.kind in "biuf"):
             return other
         if isinstance(other, np.ndarray):  # strings, objects (Values?), complex: _array's TypeError says which
             _array(other, f"Tensor {op}")
@@ -164,11 +179,12 @@ class Tensor(Operators, Node):
         g itself when it is an array of its dtype: every full-size copy costs as much as the op's
         arithmetic. It may then share memory with another node's .grad (a + b sends the same gradient
         to a and b), with the array given to backward(grad), or be a read-only broadcast view (what a
-        mean sends back): an intermediate's .grad is for reading. A leaf (a parameter, an input) always gets its own writeable array, which
-        optimizers and users may change in place."""
+        mean sends back): an intermediate's .grad is for reading. A leaf (a parameter, an input) gets
+        an array of its own, which optimizers and users may change in place: g itself if nothing else
+        holds it (`_held_by_backward_only`), else a copy."""
         if self.grad is not None:
             self.grad = self.grad + g
-        elif self._fn is not None and type(g) is np.ndarray and g.dtype == self.data.dtype:
+        elif type(g) is np.ndarray and g.dtype == self.data.dtype and (self._fn is not None or _held_by_backward_only(g)):
             self.grad = g
         else:
             self.grad = np.array(g, dtype=self.data.dtype)
