@@ -92,7 +92,7 @@ def test_an_existing_file_is_replaced_when_the_new_one_is_complete(tmp_path):
     path = tmp_path / "bn.svg"
     path.write_text("old")
     assert main(["draw", "bn", "-o", str(path)]) == 0
-    assert "%15 loss : f64[]" in svg_texts(path)
+    assert "%13 loss : f64[]" in svg_texts(path)
 
 
 # ---------------------------------------------------------------- the real command, as a process

@@ -264,7 +264,12 @@ def test_composed_graph_has_labelled_primitive_nodes_in_one_group(ndim):
     assert parents["var + eps"] == ["var"]
     assert parents["std"] == ["var + eps"]
     assert parents["x_hat"] == ["x - mean", "std"]
-    assert parents["gamma * x_hat + beta"] == ["gamma * x_hat", "beta"]
+    assert parents["gamma * x_hat + beta"][0] == "gamma * x_hat"
+    # (C,) weight and bias broadcast along an (N, C) input's axis 1 as they are; otherwise a Reshape
+    # to (C, 1) or (C, 1, 1) lines them up, labelled gamma and beta
+    for name, leaf, user in [("gamma", weight, "gamma * x_hat"), ("beta", bias, "gamma * x_hat + beta")]:
+        parent = next(p for p in labelled[user].parents if p is leaf or p.label == name)
+        assert parent is leaf if ndim == 2 else (parent.op == "Reshape" and parent.parents == (leaf,))
     assert labelled["std"].op == "Sqrt" and labelled["mean"].op == "Mean"
 
 

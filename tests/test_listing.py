@@ -94,13 +94,11 @@ batch_norm {
   %7 var + eps : f64[1,3] = Add %6 1e-05
   %8 std : f64[1,3] = Sqrt %7
   %9 x_hat : f64[4,3] = Div %4 %8
-  %10 gamma : f64[1,3] = Reshape %1 shape=(1, 3)
-  %11 gamma * x_hat : f64[4,3] = Mul %10 %9
-  %12 beta : f64[1,3] = Reshape %2 shape=(1, 3)
-  %13 gamma * x_hat + beta : f64[4,3] = Add %11 %12
+  %10 gamma * x_hat : f64[4,3] = Mul %1 %9
+  %11 gamma * x_hat + beta : f64[4,3] = Add %10 %2
 }
-%14 : f64[4,3] = Mul %13 const f64[4,3]
-%15 loss : f64[] = Sum %14  # {loss}"""
+%12 : f64[4,3] = Mul %11 const f64[4,3]
+%13 loss : f64[] = Sum %12  # {loss}"""
 
 
 def test_the_lecture_listing_matches_the_golden_text():

@@ -40,8 +40,9 @@ def _stat_axes(x: Tensor, where: str) -> tuple:
 
 
 def _channel_shape(x: Tensor) -> tuple:
-    """Shape that lines a per-channel (C,) array up with x: (1, C), (1, C, 1) or (1, C, 1, 1)."""
-    return (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    """Shape that lines a per-channel (C,) array up with x's axis 1 under numpy's broadcasting (which
+    matches trailing axes): (C,) itself for (N, C), (C, 1) for (N, C, L), (C, 1, 1) for (N, C, H, W)."""
+    return (x.shape[1],) + (1,) * (x.ndim - 2)
 
 
 def _check_param(p, x: Tensor, name: str, where: str):
@@ -109,13 +110,14 @@ def _named(node: Node, label: str) -> Node:
 
 
 def _affine(x_hat, weight, bias, shape):
-    """gamma * x_hat + beta, each step its own labelled node; gamma and beta reshaped to broadcast."""
+    """gamma * x_hat + beta, each step its own labelled node; gamma and beta reshaped to `shape` to
+    broadcast along the channel axis (a Reshape node each), except for (N, C), where (C,) already does."""
     out = x_hat
     if weight is not None:
-        gamma = _named(weight.reshape(shape), "gamma") if weight.ndim != len(shape) else weight
+        gamma = _named(weight.reshape(shape), "gamma") if len(shape) > 1 else weight
         out = _named(gamma * out, "gamma * x_hat")
     if bias is not None:
-        beta = _named(bias.reshape(shape), "beta") if bias.ndim != len(shape) else bias
+        beta = _named(bias.reshape(shape), "beta") if len(shape) > 1 else bias
         out = _named(out + beta, "gamma * x_hat + beta" if weight is not None else "x_hat + beta")
     return out
 

@@ -81,9 +81,9 @@ class Pow(Function):
         a, b, out = ctx.saved_tensors
         grad_a = grad_b = None
         if ctx.needs_input_grad[0]:
-            grad_a = a ** (b - 1)  # has the output's shape: the two products below can be in place
-            grad_a *= b
-            grad_a *= grad  # (for a float, each is a new float)
+            square = type(b) in (int, float) and b == 2  # a variance's: skip the power
+            grad_a = a * b if square else a ** (b - 1) * b
+            grad_a *= grad  # in place: grad_a has the output's shape (for a float, a new float)
         if ctx.needs_input_grad[1]:
             grad_b = grad * out * np.log(a)
         return grad_a, grad_b
