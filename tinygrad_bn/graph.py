@@ -49,30 +49,35 @@ class Group:
     """A named set of nodes built together (one batch norm, say): a diagram draws it as a cluster.
 
     Each `with group(name):` block makes a new Group, so two batch norms are two clusters, told
-    apart in a debugger by `number`, which counts groups in creation order.
+    apart in a debugger by `number`, which counts groups in creation order. Inside the block, every
+    node an op creates has `.group` set to it; blocks nest, and the previous group is restored on exit.
     """
     _count = itertools.count()
 
     def __init__(self, name: str):
         self.name = name
         self.number = next(Group._count)
+        self._previous = None
 
     def __repr__(self):
         return f"Group({self.name!r}, number={self.number})"
+
+    def __enter__(self) -> Group:
+        global _current_group
+        self._previous, _current_group = _current_group, self
+        return self
+
+    def __exit__(self, *error) -> None:
+        global _current_group
+        _current_group = self._previous
 
 
 _current_group: Group | None = None
 
 
-@contextmanager
-def group(name: str):
-    """Tag every node that ops create inside the block with one new `Group(name)`."""
-    global _current_group
-    previous, _current_group = _current_group, Group(name)
-    try:
-        yield _current_group
-    finally:
-        _current_group = previous
+def group(name: str) -> Group:
+    """`with group(name): ...` tags every node that ops create inside the block with one new Group(name)."""
+    return Group(name)
 
 
 _next_seq = itertools.count().__next__  # creation numbers: the order topological_order lists ops in
