@@ -44,7 +44,7 @@ class Context:
     @property
     def needs_input_grad(self) -> tuple:
         """One bool per argument of forward: does backward need to compute that gradient?"""
-        return tuple(isinstance(x, Node) and x.requires_grad for x in self.__inputs)
+        return tuple([isinstance(x, Node) and x.requires_grad for x in self.__inputs])
 
 
 class Function:

@@ -279,7 +279,7 @@ def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
         return None
     if extra:
         grad = grad.sum(axis=tuple(range(extra)))
-    ones = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    ones = [i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1]
     if ones:
-        grad = grad.sum(axis=ones, keepdims=True)
+        grad = grad.sum(axis=tuple(ones), keepdims=True)
     return grad if grad.shape == tuple(shape) else None

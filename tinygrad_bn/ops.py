@@ -188,13 +188,17 @@ def _normalize_axis(axis, ndim):
     """axis (None, an int or a tuple, negatives allowed) as a sorted tuple of non-negative axes."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis) if isinstance(axis, (tuple, list)) else None
-    if axes is None or not all(isinstance(a, (int, np.integer)) for a in axes):
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else axis
+    if not isinstance(axes, (tuple, list)):
         raise TypeError(f"axis must be None, an int or a tuple of ints, got {axis!r}")
+    normalized = []
     for a in axes:
+        if not isinstance(a, (int, np.integer)):
+            raise TypeError(f"axis must be None, an int or a tuple of ints, got {axis!r}")
         if not -ndim <= a < ndim:
             raise ValueError(f"axis {a} is out of range for an array of {ndim} dimension(s)")
-    return tuple(sorted(a % ndim for a in axes))
+        normalized.append(a % ndim)
+    return tuple(sorted(normalized))
 
 
 def _expand(grad, shape, axes, keepdims):
