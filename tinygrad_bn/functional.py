@@ -191,9 +191,10 @@ class BatchNormFn(Function):
     Computed for speed (benchmarks/batch_norm.py), the same formulas: x is viewed as (N, C, L), with
     L = 1 or the spatial size, so a per-channel sum is `_sum_per_channel` and a per-channel sum of
     products one np.einsum, each reading its arrays once and allocating nothing of their size.
-    Forward allocates two arrays of x's size (x - mu, scaled in place into x_hat and saved; y,
-    shifted in place by beta); backward one (dL/dx, built in place). Fewer arrays is the point:
-    fresh memory costs a page fault per page on first touch, more than the arithmetic done in it.
+    x_hat is never stored: with c = x - mu, gamma * x_hat = c * (gamma r) is one pass over c, and
+    sum(g * x_hat) = r * sum(g * c). Forward allocates two arrays of x's size (c, saved; y, shifted in
+    place by beta); backward one (dL/dx, built in place). Fewer arrays and passes is the point: fresh
+    memory costs a page fault per page on first touch, more than the arithmetic done in it.
     """
     @staticmethod
     def forward(ctx, x, weight, bias, eps):
@@ -201,14 +202,14 @@ class BatchNormFn(Function):
         x = x.reshape(x.shape[0], x.shape[1], math.prod(x.shape[2:]))  # (N, C, L): a view of x
         n = x.shape[0] * x.shape[2]
         mean = _sum_per_channel(x) / n
-        x_hat = x - mean[:, None]                                  # x - mu ...
-        var = np.einsum("ncl,ncl->c", x_hat, x_hat) / n
+        centered = x - mean[:, None]                               # c = x - mu
+        var = np.einsum("ncl,ncl->c", centered, centered) / n
         r = 1.0 / np.sqrt(var + eps)
-        x_hat *= r[:, None]                                        # ... times r, in place: x_hat
-        ctx.x_hat, ctx.r, ctx.n, ctx.gamma, ctx.mean, ctx.var = x_hat, r, n, weight, mean, var
-        out = x_hat if weight is None else x_hat * weight[:, None]
+        ctx.centered, ctx.r, ctx.n, ctx.gamma, ctx.mean, ctx.var = centered, r, n, weight, mean, var
+        scale = r if weight is None else weight * r                # gamma * r, per channel
+        out = centered * scale[:, None]                            # gamma * x_hat
         if bias is not None:
-            if out is x_hat or out.dtype != np.promote_types(out.dtype, bias.dtype):
+            if out.dtype != np.promote_types(out.dtype, bias.dtype):
                 out = out + bias[:, None]
             else:
                 out += bias[:, None]                               # in place: no third array
@@ -216,14 +217,14 @@ class BatchNormFn(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        x_hat, n = ctx.x_hat, ctx.n
-        grad = grad.reshape(x_hat.shape)
+        centered, r, n = ctx.centered, ctx.r, ctx.n
+        grad = grad.reshape(centered.shape)
         grad_bias = _sum_per_channel(grad)                         # sum(g)
-        grad_weight = np.einsum("ncl,ncl->c", grad, x_hat)         # sum(g * x_hat)
-        scale = ctx.r if ctx.gamma is None else ctx.gamma * ctx.r  # gamma * r
-        grad_x = np.empty(ctx.shape, np.result_type(grad, x_hat, scale))
-        dx = grad_x.reshape(x_hat.shape)                           # the same memory, as (N, C, L)
-        np.multiply(x_hat, (grad_weight / n)[:, None], out=dx)     # x_hat * mean(g * x_hat)
+        grad_weight = np.einsum("ncl,ncl->c", grad, centered) * r  # sum(g * x_hat) = r sum(g * c)
+        scale = r if ctx.gamma is None else ctx.gamma * r          # gamma * r
+        grad_x = np.empty(ctx.shape, np.result_type(grad, centered, scale))
+        dx = grad_x.reshape(centered.shape)                        # the same memory, as (N, C, L)
+        np.multiply(centered, (grad_weight * r / n)[:, None], out=dx)  # x_hat * mean(g * x_hat)
         np.subtract(grad, dx, out=dx)                              # g - x_hat * mean(g * x_hat)
         dx -= (grad_bias / n)[:, None]                             #   - mean(g)
         dx *= scale[:, None]                                       # times gamma * r
