@@ -1,6 +1,6 @@
 """Batch norm's speed: forward + backward of the composed graph, the fused op, plain numpy and torch.
 
-    python benchmarks/batch_norm.py [--repeats N] [--calls N]
+    python benchmarks/batch_norm.py [--repeats N] [--calls N] [--clock cpu|wall] [--no-torch]
 
 For (256, 64) and (32, 16, 16, 16), in float32 and float64, one call is a batch norm with weight and
 bias in training mode, forward and then backward of a fixed upstream gradient, four ways:
@@ -25,6 +25,15 @@ shared 2-core machine, wall time also counts the moments another process held th
 wall` uses time.perf_counter instead. The second table counts minor page faults per call: memory
 that the allocator handed back to the system and that the next call touches again, page by page.
 When a variant's time jumps, that column says whether fresh memory is why.
+
+Which memory is fresh depends on the process's history, not only on the code timed: glibc's malloc
+serves a large block with mmap (fresh pages, a fault each) until a block that size has been freed,
+and hands the top of its heap back to the system when enough of it is free; both limits move with
+what the process allocated and freed before. Importing and running torch in the same process moves
+them too, and at these sizes that usually means fewer faults for every variant. `--no-torch` runs
+without importing torch (no torch column), as a user without it would: then the composed graph, which
+keeps every node's data and grad alive until the call ends, can pay hundreds of faults per call,
+and its times swing from run to run. Compare the two runs' fault tables before comparing times.
 """
 import argparse
 import os
@@ -39,10 +48,7 @@ import numpy as np  # noqa: E402 (after the thread setting)
 from tinygrad_bn import Tensor
 from tinygrad_bn.functional import batch_norm
 
-try:
-    import torch
-except ImportError:
-    torch = None
+torch = None  # imported by main() unless --no-torch; then make_variants adds a torch column
 
 SHAPES = [(256, 64), (32, 16, 16, 16)]
 DTYPES = [np.float32, np.float64]
@@ -150,31 +156,49 @@ def median_ratio(times, top, bottom):
     return statistics.median(a / b for a, b in zip(times[top], times[bottom]))
 
 
-def timing_options(description, what, calls, argv):
-    """The options both benchmarks take (--repeats, --calls, --clock), parsed and checked."""
+def timing_parser(description, what, calls):
+    """The options both benchmarks take: --repeats, --calls, --clock (check them with parse_timing)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--repeats", type=int, default=21, help=f"timed repeats per {what} (default 21)")
     parser.add_argument("--calls", type=int, default=calls, help=f"calls per variant per repeat (default {calls})")
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu",
                         help="cpu: process CPU time (default); wall: elapsed time")
+    return parser
+
+
+def parse_timing(parser, argv):
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.calls < 1:
         parser.error("--repeats and --calls must be at least 1")
     return args
 
 
-def torch_on_one_thread(without):
+def import_torch():
+    """torch if it is installed, else None."""
+    try:
+        import torch as module
+    except ImportError:
+        return None
+    return module
+
+
+def torch_on_one_thread(module, without):
     """Say which torch runs (on 1 thread, as our numpy does), or what is left out without it."""
-    if torch is None:
-        print(f"torch is not installed (pip install torch==2.13.0): {without}")
+    if module is None:
+        print(f"torch is not imported (not installed, or --no-torch): {without}")
     else:
-        torch.set_num_threads(1)
-        print(f"torch {torch.__version__} on {torch.get_num_threads()} thread")
+        module.set_num_threads(1)
+        print(f"torch {module.__version__} on {module.get_num_threads()} thread")
 
 
 def main(argv=None):
-    args = timing_options(__doc__.splitlines()[0], "configuration", 20, argv)
-    torch_on_one_thread("no torch column")
+    global torch
+    parser = timing_parser(__doc__.splitlines()[0], "configuration", 20)
+    parser.add_argument("--no-torch", action="store_true",
+                        help="do not import torch: no torch column, and the allocator as a torch-free process has it")
+    args = parse_timing(parser, argv)
+    torch = None if args.no_torch else import_torch()
+    torch_on_one_thread(torch, "no torch column")
     print(f"forward + backward, weight and bias, training mode; {args.clock} time; "
           f"medians of {args.repeats} repeats x {args.calls} calls")
     columns = ["numpy", "fused", "composed"] + (["torch"] if torch is not None else [])

@@ -17,6 +17,12 @@ All three start from the same weights, and one step is checked to give the same 
 updated weights before timing. Timing works as in batch_norm.py (whose helpers it uses): after a
 warm-up, each repeat runs `--calls` steps of every variant back to back, order rotating, ratios taken
 within the repeat, medians reported. Steps keep training the same models, as a training loop would.
+
+The second table counts minor page faults per step. In float64, each (256, 64) activation and
+gradient is 128 KiB, exactly glibc malloc's initial mmap threshold, and the composed graph keeps a
+few dozen of them alive until the step ends; whether the allocator then hands that memory back to the
+system (to fault it in again next step) depends on the process's history, so the composed time can
+differ by 2x from one run to the next. When it does, that table shows why.
 """
 import os
 import statistics
@@ -25,7 +31,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # numpy's BLAS on 1 thread, 
 
 import numpy as np  # noqa: E402 (after the thread setting)
 
-from batch_norm import CLOCKS, measure, median_ratio, timing_options, torch_on_one_thread
+from batch_norm import CLOCKS, measure, median_ratio, parse_timing, timing_parser, torch_on_one_thread
 from tinygrad_bn import Tensor, nn, optim
 from tinygrad_bn.functional import cross_entropy
 
@@ -111,8 +117,8 @@ def check_agreement(steps, dtype):
 
 
 def main(argv=None):
-    args = timing_options(__doc__.splitlines()[0], "dtype", 10, argv)
-    torch_on_one_thread("no torch column, no ratios to torch")
+    args = parse_timing(timing_parser(__doc__.splitlines()[0], "dtype", 10), argv)
+    torch_on_one_thread(torch, "no torch column, no ratios to torch")
     print(f"training step: 2 -> {HIDDEN} -> BN -> ReLU -> {HIDDEN} -> BN -> ReLU -> 2, {POINTS} points, "
           f"cross-entropy, SGD momentum {MOMENTUM}; {args.clock} time; medians of {args.repeats} repeats x "
           f"{args.calls} steps")
@@ -122,15 +128,22 @@ def main(argv=None):
     header += "".join(f"{a + '/' + b:>17}" for a, b in ratios)
     print(header)
     print("-" * len(header))
+    fault_lines = []
     for dtype in (np.float32, np.float64):
         steps = make_steps(dtype)
         check_agreement(steps, dtype)
-        times, _ = measure({name: step for name, (step, _) in steps.items()}, args.repeats, args.calls,
-                           CLOCKS[args.clock])
-        line = f"{np.dtype(dtype).name:<9}" + "".join(f"{statistics.median(times[n]) * 1e6:13.1f}" for n in columns)
+        times, faults = measure({name: step for name, (step, _) in steps.items()}, args.repeats, args.calls,
+                                CLOCKS[args.clock])
+        label = f"{np.dtype(dtype).name:<9}"
+        line = label + "".join(f"{statistics.median(times[n]) * 1e6:13.1f}" for n in columns)
         line += "".join(f"{median_ratio(times, a, b):16.2f}x" for a, b in ratios)
         print(line, flush=True)
+        fault_lines.append(label + "".join(f"{statistics.median(faults[n]):13.0f}" for n in columns))
     print("targets: fused/torch <= 1.30x; composed/torch <= 2.00x")
+    print()
+    print("minor page faults per step")
+    print(f"{'dtype':<9}" + "".join(f"{name:>13}" for name in columns))
+    print("\n".join(fault_lines))
 
 
 if __name__ == "__main__":
