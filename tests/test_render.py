@@ -13,6 +13,7 @@ import os
 import re
 import xml.etree.ElementTree as ET
 
+import graphviz
 import pytest
 
 from tinygrad_bn import RenderError, draw_graph, render
@@ -64,6 +65,28 @@ def test_system_dot_writes_png_and_pdf(tmp_path):
     assert render(loss, tmp_path / "bn.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert render(loss, tmp_path / "bn.pdf").read_bytes()[:5] == b"%PDF-"
     assert not (tmp_path / "bn.dot").exists()
+
+
+@pytest.mark.parametrize("renderer", ["system dot", "in process"])
+def test_the_render_method_replaces_files_only_with_complete_ones(renderer, tmp_path, monkeypatch):
+    """Diagram.render (graphviz's API) writes its source and its picture whole or not at all, with
+    either renderer: a failed render leaves the old picture and writes no source."""
+    if renderer == "system dot" and system_dot() is None:
+        pytest.skip("no system Graphviz `dot` on PATH (or TINYGRAD_BN_NO_SYSTEM_DOT is set): apt-get install graphviz")
+    if renderer == "in process":
+        monkeypatch.setenv(NO_SYSTEM_DOT, "1")
+    target = tmp_path / "g.svg"
+    target.write_text("old")
+    broken = Diagram()
+    broken.body.append("\tn0 -> \n")
+    with pytest.raises((RenderError, graphviz.CalledProcessError)):
+        broken.render(outfile=target)
+    assert target.read_text() == "old" and not (tmp_path / "g.gv").exists()
+    dot = draw_graph(lecture_example())
+    assert dot.render(outfile=target) == os.fspath(target)
+    check_lecture_svg(target.read_bytes())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.gv", "g.svg"]  # no temporary file left behind
+    assert (tmp_path / "g.gv").read_text() == dot.source
 
 
 # ---------------------------------------------------------------- in process

@@ -139,26 +139,30 @@ class Diagram(graphviz.Digraph):
     def render(self, filename=None, directory=None, view=False, cleanup=False, format=None, renderer=None,
                formatter=None, neato_no_op=None, quiet=False, quiet_view=False, *, outfile=None, engine=None,
                raise_if_result_exists=False, overwrite_source=False):
-        """graphviz's render, or, with no system `dot`: save the source as graphviz does, then write
-        the in-process rendering to `outfile` (or to the source's path + '.svg'). Returns its path."""
-        if system_dot() is not None:
-            return super().render(filename, directory=directory, view=view, cleanup=cleanup, format=format,
-                                  renderer=renderer, formatter=formatter, neato_no_op=neato_no_op, quiet=quiet,
-                                  quiet_view=quiet_view, outfile=outfile, engine=engine,
-                                  raise_if_result_exists=raise_if_result_exists, overwrite_source=overwrite_source)
+        """graphviz's render, with every file written whole or not at all (write_atomic): the DOT
+        source, saved where graphviz saves it (`filename` in `directory`), then the rendering (by the
+        system `dot` if installed, else in-process) at `outfile`, or at the source's path + '.' + format.
+        Returns the rendering's path. (graphviz's own render lets `dot` write the file in place.)"""
         if outfile is not None:
             outfile = Path(outfile) if directory is not None else Path(self.directory, outfile)
             format = format or outfile.suffix.lstrip(".") or None
             filename = filename if filename is not None else outfile.with_suffix(".gv")
         format = format or self.format
-        data = self.pipe(format, renderer=renderer, formatter=formatter, neato_no_op=neato_no_op, engine=engine)
-        source = self.save(filename, directory=directory)
-        target = Path(outfile) if outfile is not None else Path(f"{source}.{format}")
+        data = self.pipe(format, renderer=renderer, formatter=formatter, neato_no_op=neato_no_op, quiet=quiet,
+                         engine=engine)
+        if filename is not None:
+            self.filename = filename
+        if directory is not None:
+            self.directory = directory
+        source = Path(self.filepath)
+        target = outfile if outfile is not None else Path(f"{source}.{format}")
         if raise_if_result_exists and target.exists():
             raise graphviz.FileExistsError(f"output file exists: {os.fspath(target)!r}")
+        source.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(source, self.source.encode(self.encoding))
         write_atomic(target, data)
         if cleanup:
-            os.remove(source)
+            source.unlink()
         if view or quiet_view:
             self._view(target, format=format, quiet=quiet_view)
         return os.fspath(target)
