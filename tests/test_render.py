@@ -89,6 +89,44 @@ def test_the_render_method_replaces_files_only_with_complete_ones(renderer, tmp_
     assert (tmp_path / "g.gv").read_text() == dot.source
 
 
+RENDER_CALLS = [  # keyword arguments for render(); paths are relative to the graph's directory
+    dict(filename="g"),
+    dict(filename="g", format="png"),
+    dict(filename="g", format="png", renderer="cairo"),
+    dict(filename="g", cleanup=True),
+    dict(outfile="pic.svg"),
+    dict(outfile="pic.png", filename="src.dot"),
+    dict(outfile="pic.svg", cleanup=True),
+]
+
+
+@needs_system_dot
+@pytest.mark.parametrize("call", RENDER_CALLS)
+def test_the_render_method_names_its_files_as_graphviz_does(call, tmp_path):
+    """Diagram.render is graphviz's Digraph.render with atomic writes: the same files, the same path returned."""
+    results = {}
+    for name, kind in [("graphviz", graphviz.Digraph), ("ours", Diagram)]:
+        folder = tmp_path / name
+        dot = kind(format="svg", directory=folder)
+        dot.edge("a", "b")
+        returned = dot.render(**call)
+        results[name] = (os.path.relpath(returned, folder), sorted(p.name for p in folder.iterdir()))
+    assert results["ours"] == results["graphviz"]
+
+
+@needs_system_dot
+@pytest.mark.parametrize("call, error", [
+    (dict(outfile="g.gv", filename="g.gv"), ValueError),  # the picture would overwrite the source
+    (dict(outfile="picture"), graphviz.RequiredArgumentError),  # no suffix to take the format from
+    (dict(filename="g", raise_if_result_exists=True, overwrite_source=True), ValueError),
+])
+def test_the_render_method_refuses_what_graphviz_refuses(call, error, tmp_path):
+    for kind in (graphviz.Digraph, Diagram):
+        with pytest.raises(error):
+            kind(directory=tmp_path / kind.__name__).render(**call)
+    assert not (tmp_path / "Diagram").exists()  # and ours wrote nothing (graphviz may have saved the source)
+
+
 # ---------------------------------------------------------------- in process
 
 def test_in_process_pipe_renders_a_parseable_svg_with_the_labels(in_process):

@@ -25,6 +25,7 @@ import shutil
 from pathlib import Path
 
 import graphviz
+from graphviz.backend import rendering as graphviz_names  # how graphviz names outputs: get_format, get_outfile, ...
 
 NO_SYSTEM_DOT = "TINYGRAD_BN_NO_SYSTEM_DOT"
 IN_PROCESS_FORMATS = ("svg",)
@@ -136,30 +137,50 @@ class Diagram(graphviz.Digraph):
         data = pipe_source(self.source, format or self.format, engine or self.engine)
         return data if encoding is None else data.decode(encoding)
 
+    def save(self, filename=None, directory=None, *, skip_existing=False):
+        """graphviz's save (the DOT source, at `filename` in `directory`), written whole or not at all."""
+        if filename is not None:
+            self.filename = filename
+        if directory is not None:
+            self.directory = directory
+        filepath = self.filepath
+        if skip_existing and os.path.exists(filepath):
+            return filepath
+        Path(filepath).parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(filepath, self.source.encode(self.encoding))
+        return filepath
+
     def render(self, filename=None, directory=None, view=False, cleanup=False, format=None, renderer=None,
                formatter=None, neato_no_op=None, quiet=False, quiet_view=False, *, outfile=None, engine=None,
                raise_if_result_exists=False, overwrite_source=False):
-        """graphviz's render, with every file written whole or not at all (write_atomic): the DOT
-        source, saved where graphviz saves it (`filename` in `directory`), then the rendering (by the
-        system `dot` if installed, else in-process) at `outfile`, or at the source's path + '.' + format.
-        Returns the rendering's path. (graphviz's own render lets `dot` write the file in place.)"""
+        """graphviz's render: the same arguments, file names and checks, and it returns the picture's
+        path. The difference: the picture is made first (by `pipe`: the system `dot` if installed,
+        else in-process), then the source and the picture are each written whole (write_atomic), so a
+        failed render writes nothing. (graphviz saves the source, then lets `dot` write the picture in
+        place, run from the source's directory; here `dot` runs in the current directory, which only
+        matters for a relative `image=` path in the DOT text.)"""
+        if raise_if_result_exists and overwrite_source:
+            raise ValueError("overwrite_source cannot be combined with raise_if_result_exists")
         if outfile is not None:
             outfile = Path(outfile) if directory is not None else Path(self.directory, outfile)
-            format = format or outfile.suffix.lstrip(".") or None
-            filename = filename if filename is not None else outfile.with_suffix(".gv")
-        format = format or self.format
-        data = self.pipe(format, renderer=renderer, formatter=formatter, neato_no_op=neato_no_op, quiet=quiet,
-                         engine=engine)
+            format = graphviz_names.get_format(outfile, format=format)  # from the suffix when not given
+            filename = filename if filename is not None else graphviz_names.get_filepath(outfile)
         if filename is not None:
             self.filename = filename
         if directory is not None:
             self.directory = directory
         source = Path(self.filepath)
-        target = outfile if outfile is not None else Path(f"{source}.{format}")
+        format = format or self.format
+        target = outfile if outfile is not None else graphviz_names.get_outfile(
+            source, format=format, renderer=renderer, formatter=formatter)
+        if not overwrite_source and target.resolve() == source.resolve():
+            raise ValueError(f"outfile {target.name!r} must be different from the source file {source.name!r} "
+                             f"(pass overwrite_source=True to override)")
         if raise_if_result_exists and target.exists():
             raise graphviz.FileExistsError(f"output file exists: {os.fspath(target)!r}")
-        source.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(source, self.source.encode(self.encoding))
+        data = self.pipe(format, renderer=renderer, formatter=formatter, neato_no_op=neato_no_op, quiet=quiet,
+                         engine=engine)
+        self.save()
         write_atomic(target, data)
         if cleanup:
             source.unlink()
