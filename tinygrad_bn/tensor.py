@@ -43,16 +43,24 @@ def _array(data, where: str, dtype=None) -> np.ndarray:
     return array if array.dtype in (np.float32, np.float64) else array.astype(np.float64)
 
 
+# How many references an array held by nothing but the backward loop has inside
+# _held_by_backward_only: backward_steps' variable, _add_to_grad's and _held_by_backward_only's
+# parameters, and getrefcount's own argument. Measured on CPython 3.11 to 3.13; other versions count
+# differently (3.10 counts more; 3.14 skips some references to local variables, which would make a
+# shared array look unshared), so there every leaf gets a copy.
+_UNSHARED_REFERENCES = 4 if (3, 11) <= sys.version_info[:2] <= (3, 13) else None
+
+
 def _held_by_backward_only(g: np.ndarray) -> bool:
     """Is g an array nobody but the backward loop can see, so that a leaf may keep it uncopied?
 
     It must own its memory (not be a view of another array), be writeable, and have no references
-    but the four of this moment: backward_steps' variable, _add_to_grad's and this function's
-    parameters, and getrefcount's own argument. Any other (another node's .grad, a ctx that kept it,
-    a Step someone holds, the caller's array given to backward(grad)) means a copy. PyTorch's
+    but the backward loop's (_UNSHARED_REFERENCES). Any other (another node's .grad, a ctx that kept
+    it, a Step someone holds, the caller's array given to backward(grad)) means a copy. PyTorch's
     AccumulateGrad decides the same way when it steals a gradient instead of copying it.
     """
-    return g.base is None and g.flags.writeable and sys.getrefcount(g) <= 4
+    return (_UNSHARED_REFERENCES is not None and g.base is None and g.flags.writeable
+            and sys.getrefcount(g) <= _UNSHARED_REFERENCES)
 
 
 class Tensor(Operators, Node):
@@ -181,10 +189,12 @@ class Tensor(Operators, Node):
         to a and b), with the array given to backward(grad), or be a read-only broadcast view (what a
         mean sends back): an intermediate's .grad is for reading. A leaf (a parameter, an input) gets
         an array of its own, which optimizers and users may change in place: g itself if nothing else
-        holds it (`_held_by_backward_only`), else a copy."""
+        holds it (`_held_by_backward_only`), else a copy. Either way, the node's own Step (what
+        backward_steps yields for it) shows the array it kept, as an intermediate's does."""
         if self.grad is not None:
             self.grad = self.grad + g
-        elif type(g) is np.ndarray and g.dtype == self.data.dtype and (self._fn is not None or _held_by_backward_only(g)):
+        elif type(g) is np.ndarray and g.dtype == self.data.dtype and (
+                self._fn is not None or _held_by_backward_only(g)):
             self.grad = g
         else:
             self.grad = np.array(g, dtype=self.data.dtype)
