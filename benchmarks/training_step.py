@@ -31,14 +31,11 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # numpy's BLAS on 1 thread, 
 
 import numpy as np  # noqa: E402 (after the thread setting)
 
-from batch_norm import CLOCKS, measure, median_ratio, parse_timing, timing_parser, torch_on_one_thread
+from batch_norm import CLOCKS, import_torch, measure, median_ratio, parse_timing, timing_parser, torch_on_one_thread
 from tinygrad_bn import Tensor, nn, optim
 from tinygrad_bn.functional import cross_entropy
 
-try:
-    import torch
-except ImportError:
-    torch = None
+torch = import_torch()
 
 POINTS, HIDDEN, LR, MOMENTUM = 256, 64, 0.1, 0.9
 

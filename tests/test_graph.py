@@ -248,6 +248,19 @@ def test_group_tags_the_nodes_ops_create_inside_it():
     assert (w * 1).group is None
 
 
+def test_a_group_open_inside_itself_is_refused_and_the_outer_one_still_closes():
+    x = Value(1.0)
+    block = group("bn")
+    with block:
+        with pytest.raises(RuntimeError, match=r"Group\('bn', number=\d+\) is already open"):
+            with block:
+                pass
+        assert (x * 2).group is block
+    assert (x * 2).group is None
+    with block:  # closed again: it may be reopened
+        assert (x * 3).group is block
+
+
 # ---------------------------------------------------------------- deep chains
 # (that a dropped graph, a 100,000-deep chain too, is freed without cycles or a crash: test_memory.py)
 

@@ -80,7 +80,7 @@ def batch_norm(x, weight=None, bias=None, *, eps: float = 1e-5, fused: bool = Fa
     return out
 
 
-def _check_input(x, weight, bias) -> tuple:
+def _check_batch_norm_args(x, weight, bias) -> tuple:
     """A Tensor of a layout batch norm knows and parameters of its channel count, or a clear error;
     returns the axes the statistics are taken over."""
     axes = _stat_axes(x, "batch_norm")
@@ -92,7 +92,7 @@ def _check_input(x, weight, bias) -> tuple:
 def batch_norm_train(x: Tensor, weight, bias, eps: float, fused: bool):
     """Batch norm with batch statistics; returns (out, batch mean, biased batch var) for BatchNorm's
     running averages (the statistics as (C,) numpy arrays, taken from the graph, not recomputed)."""
-    axes = _check_input(x, weight, bias)
+    axes = _check_batch_norm_args(x, weight, bias)
     _check_batch(math.prod(x.shape[:1] + x.shape[2:]), x.shape, "batch_norm")
     if fused:
         out = BatchNormFn.apply(x, weight, bias, eps)
@@ -130,7 +130,7 @@ def _affine(x_hat, weight, bias, shape):
 
 def _batch_norm_eval(x: Tensor, weight, bias, eps, running_mean, running_var):
     """(x - running_mean) / sqrt(running_var + eps), then the affine step; the statistics are constants."""
-    _check_input(x, weight, bias)
+    _check_batch_norm_args(x, weight, bias)
     if running_mean is None or running_var is None:
         raise ValueError("batch_norm: give both running_mean and running_var, or neither")
     shape = _channel_shape(x)

@@ -57,19 +57,21 @@ class Group:
     def __init__(self, name: str):
         self.name = name
         self.number = next(Group._count)
-        self._previous = None
+        self._previous, self._open = None, False
 
     def __repr__(self):
         return f"Group({self.name!r}, number={self.number})"
 
     def __enter__(self) -> Group:
         global _current_group
-        self._previous, _current_group = _current_group, self
+        if self._open:
+            raise RuntimeError(f"{self!r} is already open: each `with group(name):` makes a new Group")
+        self._previous, _current_group, self._open = _current_group, self, True
         return self
 
     def __exit__(self, *error) -> None:
         global _current_group
-        _current_group = self._previous
+        _current_group, self._open = self._previous, False
 
 
 _current_group: Group | None = None

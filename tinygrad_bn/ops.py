@@ -81,9 +81,12 @@ class Pow(Function):
         a, b, out = ctx.saved_tensors
         grad_a = grad_b = None
         if ctx.needs_input_grad[0]:
-            square = type(b) in (int, float) and b == 2  # a variance's: skip the power
-            grad_a = a * b if square else a ** (b - 1) * b
-            grad_a *= grad  # in place: grad_a has the output's shape (for a float, a new float)
+            if type(b) in (int, float) and b == 2:  # a square (every variance has one): d/da = 2 a,
+                grad_a = a * 2.0                     # no power to compute
+            else:
+                grad_a = a ** (b - 1)  # has the output's shape: the two products below can be in place
+                grad_a *= b
+            grad_a *= grad  # (for a float, each product is a new float)
         if ctx.needs_input_grad[1]:
             grad_b = grad * out * np.log(a)
         return grad_a, grad_b
@@ -191,10 +194,10 @@ def _normalize_axis(axis, ndim):
     axes = (axis,) if isinstance(axis, (int, np.integer)) else axis
     if not isinstance(axes, (tuple, list)):
         raise TypeError(f"axis must be None, an int or a tuple of ints, got {axis!r}")
+    if not all([isinstance(a, (int, np.integer)) for a in axes]):
+        raise TypeError(f"axis must be None, an int or a tuple of ints, got {axis!r}")
     normalized = []
     for a in axes:
-        if not isinstance(a, (int, np.integer)):
-            raise TypeError(f"axis must be None, an int or a tuple of ints, got {axis!r}")
         if not -ndim <= a < ndim:
             raise ValueError(f"axis {a} is out of range for an array of {ndim} dimension(s)")
         normalized.append(a % ndim)
