@@ -1,6 +1,6 @@
 """The scalar engine's speed: one training step of micrograd's demo MLP, ours against micrograd 0.1.0.
 
-    python benchmarks/scalar_engine.py [--repeats N]
+    python benchmarks/scalar_engine.py [--repeats N] [--loop-steps N] [--loop-repeats N]
 
 A step is micrograd's demo: zero the gradients, run an MLP(2 -> 16 -> 16 -> 1) with ReLU on 100
 points (two moons), the hinge loss plus an L2 penalty, then `loss.backward()`: about 66,000 graph
@@ -22,6 +22,12 @@ another's garbage.
 After one warm-up step per engine, each repeat times our step and micrograd's back to back (in
 alternating order); the ratio is taken within the repeat, and medians are reported. The targets
 (issue 3): at least 5x micrograd's speed with the collector on, within 2x of it with the collector off.
+
+A last line runs the demo loop itself: `--loop-steps` consecutive steps per engine with nothing
+collected in between (after two warm-up steps), the median step reported, one engine's loop after
+the other's (a heap collected in between), `--loop-repeats` times in alternating order, the ratio
+taken per repeat. There each micrograd graph that is dropped stays in the heap as cyclic garbage
+until a full collection finds it, so micrograd's steps cost more than in the paired timing above.
 
 Last, one more step per engine runs with a `gc.callbacks` hook that counts the collections of each
 generation and the time spent in them: the why behind the first line. The collector runs whenever
@@ -167,6 +173,21 @@ def one_step(run, collector_on=True, keep_last=True, during=None):
             gc.enable()
 
 
+def demo_loop(run, steps):
+    """Median seconds per step over `steps` consecutive steps after two warm-up ones, as micrograd's
+    demo loop runs them: the collector on, nothing collected in between, each new loss replacing
+    the last one."""
+    gc.collect()
+    times, loss = [], None
+    for _ in range(steps + 2):
+        start = time.perf_counter()
+        loss = run()
+        times.append(time.perf_counter() - start)
+    del loss
+    gc.collect()
+    return statistics.median(times[2:])
+
+
 def collector_work(run):
     """What the collector did in one step of the demo loop: the number of collections of each
     generation, the seconds spent in all of them and in the full ones."""
@@ -189,9 +210,12 @@ def collector_work(run):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7, help="timed steps per engine and mode (default 7)")
+    parser.add_argument("--loop-steps", type=int, default=8, help="timed steps of each demo loop (default 8)")
+    parser.add_argument("--loop-repeats", type=int, default=3, help="demo loops per engine (default 3)")
     args = parser.parse_args(argv)
-    if args.repeats < 1:
-        parser.error(f"--repeats must be at least 1, got {args.repeats}")
+    for name in ("repeats", "loop_steps", "loop_repeats"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
 
     points, labels = two_moons()
     engines = {"tinygrad_bn": tinygrad_bn.Value}
@@ -218,13 +242,8 @@ def main(argv=None):
         if worst > 1e-9:
             raise SystemExit("the two engines disagree on the gradients: the comparison would be meaningless")
 
-    for mode, collector_on, keep_last in MODES:
-        times = {name: [] for name in engines}
-        for repeat in range(args.repeats):
-            order = list(engines) if repeat % 2 == 0 else list(reversed(engines))
-            for name in order:
-                times[name].append(one_step(runs[name], collector_on, keep_last))
-        gc.collect()
+    def report(mode, times):
+        """One line: our median step, and micrograd's with the median per-repeat ratio."""
         ours = statistics.median(times["tinygrad_bn"])
         line = f"{mode:33s}: tinygrad_bn {ours * 1e3:6.1f} ms/step {ours / nodes * 1e6:5.2f} us/node"
         if MicrogradValue is not None:
@@ -233,10 +252,24 @@ def main(argv=None):
             verdict = f"ours {ratio:.2f}x faster" if ratio >= 1 else f"ours {1 / ratio:.2f}x slower"
             line += (f" | micrograd {theirs * 1e3:6.1f} ms/step {theirs / micrograd_nodes * 1e6:5.2f} us/node"
                      f" | micrograd/ours {ratio:.2f}: {verdict}")
-        print(line)
+        print(line, flush=True)
+
+    for mode, collector_on, keep_last in MODES:
+        times = {name: [] for name in engines}
+        for repeat in range(args.repeats):
+            order = list(engines) if repeat % 2 == 0 else list(reversed(engines))
+            for name in order:
+                times[name].append(one_step(runs[name], collector_on, keep_last))
+        gc.collect()
+        report(mode, times)
+    times = {name: [] for name in engines}
+    for repeat in range(args.loop_repeats):
+        for name in (list(engines) if repeat % 2 == 0 else list(reversed(engines))):
+            times[name].append(demo_loop(runs[name], args.loop_steps))
+    report(f"demo loop, {args.loop_steps} steps in a row", times)
     if MicrogradValue is not None:
-        print(f"(ratios: median of {args.repeats} per-repeat ratios; targets: at least 5 with the collector on, "
-              f"at least 0.5 with it off)")
+        print(f"(ratios: median of per-repeat ratios, {args.repeats} repeats, {args.loop_repeats} for the loop; "
+              f"targets: at least 5 with the collector on, at least 0.5 with it off)")
 
     print("the collector's work in one step of the demo loop, gen0/gen1/gen2 collections:")
     for name in engines:
