@@ -27,6 +27,8 @@ from typing import Iterator
 
 import numpy as np
 
+from .sums import sum_over
+
 _grad_enabled = True
 
 
@@ -273,15 +275,16 @@ def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
     """Sum a gradient back to the shape of the input that numpy broadcast up to grad.shape.
 
     Broadcasting (3,1) with (1,4) gives (3,4): each input element was used once per copy, so its
-    gradient is the sum over the copies. Sum the extra leading axes, then every axis that was 1 in
-    `shape` (keeping it). Returns None when grad.shape cannot have come from `shape`.
+    gradient is the sum over the copies. Sum the extra leading axes and every axis that was 1 in
+    `shape` (sums.sum_over, keeping the axes), then drop the extra ones. Returns None when
+    grad.shape cannot have come from `shape`.
     """
     extra = grad.ndim - len(shape)
     if extra < 0:
         return None
-    if extra:
-        grad = grad.sum(axis=tuple(range(extra)))
-    ones = [i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1]
-    if ones:
-        grad = grad.sum(axis=tuple(ones), keepdims=True)
+    axes = [*range(extra)] + [extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1]
+    if axes:
+        grad = sum_over(grad, tuple(axes), keepdims=True)
+        if extra:
+            grad = grad.reshape(grad.shape[extra:])
     return grad if grad.shape == tuple(shape) else None

@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from .function import Function
+from .sums import sum_over
 
 
 # ---------------------------------------------------------------- elementwise, both engines
@@ -223,7 +224,7 @@ class Sum(Function):
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
         ctx.shape, ctx.axes, ctx.keepdims = a.shape, _normalize_axis(axis, a.ndim), keepdims
-        return a.sum(axis=ctx.axes, keepdims=keepdims)
+        return sum_over(a, ctx.axes, keepdims)
 
     @staticmethod
     def backward(ctx, grad):
@@ -236,7 +237,7 @@ class Mean(Function):
     def forward(ctx, a, axis=None, keepdims=False):
         ctx.shape, ctx.axes, ctx.keepdims = a.shape, _normalize_axis(axis, a.ndim), keepdims
         ctx.n = _count(a.shape, ctx.axes)
-        return np.add.reduce(a, axis=ctx.axes, keepdims=keepdims) / ctx.n  # a.mean's arithmetic, less overhead
+        return sum_over(a, ctx.axes, keepdims) / ctx.n
 
     @staticmethod
     def backward(ctx, grad):
@@ -254,8 +255,8 @@ class Var(Function):
         if ctx.dof <= 0:
             raise ValueError(f"variance with correction={correction} needs more than {correction} "
                              f"element(s) per output, got {ctx.dof + correction}")
-        ctx.centered = a - a.mean(axis=ctx.axes, keepdims=True)
-        return (ctx.centered * ctx.centered).sum(axis=ctx.axes, keepdims=keepdims) / ctx.dof
+        ctx.centered = a - sum_over(a, ctx.axes, keepdims=True) / _count(a.shape, ctx.axes)
+        return sum_over(ctx.centered * ctx.centered, ctx.axes, keepdims) / ctx.dof
 
     @staticmethod
     def backward(ctx, grad):
