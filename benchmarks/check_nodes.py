@@ -51,10 +51,10 @@ def timed(call):
     return time.process_time() - start, result
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     print(f"{'graph':<18} {'nodes':>5} {'elements':>8} {'check_nodes s':>13} {'gradcheck s':>11} {'ratio':>6}")
     for name, fn, inputs in [lecture_case()] + [tensor_case(s) for s in SHAPES]:
         loss = fn(*inputs)
