@@ -2,18 +2,35 @@
 here: speed is measured by running them, see the README's "Speed"). A change that breaks a
 benchmark fails here, not when someone next wants a number."""
 import importlib
+import os
+import sys
 from pathlib import Path
 
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+SCRIPTS = sorted(path.stem for path in BENCHMARKS.glob("*.py"))
 
 
 @pytest.fixture
 def benchmark(monkeypatch):
-    """Import a script from benchmarks/ as a module (its main() takes argv)."""
+    """Import a script from benchmarks/ as a module (its main() takes argv); afterwards, undo what
+    the scripts change for the whole process: the environment (OPENBLAS_NUM_THREADS), torch's
+    thread count, and their modules in sys.modules."""
     monkeypatch.syspath_prepend(str(BENCHMARKS))
-    return importlib.import_module
+    environment = dict(os.environ)
+    try:
+        import torch
+        threads = torch.get_num_threads()
+    except ImportError:
+        torch = None
+    yield importlib.import_module
+    os.environ.clear()
+    os.environ.update(environment)
+    if torch is not None:
+        torch.set_num_threads(threads)
+    for name in SCRIPTS:
+        sys.modules.pop(name, None)
 
 
 def test_batch_norm_prints_every_shape_and_dtype_with_both_ratios(benchmark, capsys):
@@ -42,9 +59,10 @@ def test_scalar_engine_prints_every_mode_and_the_collectors_work(benchmark, caps
 
 
 def test_check_nodes_benchmark_checks_every_graph(benchmark, capsys):
-    benchmark("check_nodes").main(["--repeats", "1"])
+    module = benchmark("check_nodes")
+    module.main(["--repeats", "1"])
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split()[:2] == ["graph", "nodes"] and len(lines) >= 3
+    assert lines[0].split()[:2] == ["graph", "nodes"] and len(lines) == 2 + len(module.SHAPES)  # + the lecture
 
 
 def test_graph_tools_prints_its_timings(benchmark, capsys):

@@ -229,6 +229,17 @@ def test_write_atomic_replaces_only_with_a_complete_file(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.svg"]  # the temporary file is gone
 
 
+def test_write_atomic_keeps_the_mode_and_writes_through_a_symlink(tmp_path):
+    real = tmp_path / "real.svg"
+    real.write_text("old")
+    real.chmod(0o600)
+    link = tmp_path / "link.svg"
+    link.symlink_to(real)
+    write_atomic(link, "new")
+    assert link.is_symlink() and real.read_text() == "new" and (real.stat().st_mode & 0o777) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.svg", "real.svg"]
+
+
 def test_write_atomic_to_a_missing_directory_is_an_os_error(tmp_path):
     target = tmp_path / "missing" / "out.svg"
     with pytest.raises(FileNotFoundError, match=re.escape(f"No such file or directory: '{target}'")):

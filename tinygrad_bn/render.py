@@ -63,11 +63,14 @@ def pipe_source(source: str, format: str = "svg", engine: str = "dot") -> bytes:
 
 def write_atomic(path, data) -> Path:
     """Write `data` (bytes or str) to `path` whole or not at all: a temporary file in the same
-    directory, then os.replace. An existing file is replaced only by a complete new one."""
+    directory, then os.replace. An existing file is replaced only by a complete new one, which keeps
+    its permission bits; a symbolic link is written through (its target is replaced), as open()
+    would. (A hard link to the old file keeps the old contents: the rename makes a new file.)"""
     path = Path(path)
+    target = Path(os.path.realpath(path))
     data = data.encode("utf-8") if isinstance(data, str) else data
     for _ in range(100):
-        temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
         try:
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # mode as for open()
             break
@@ -80,7 +83,9 @@ def write_atomic(path, data) -> Path:
     try:
         with os.fdopen(fd, "wb") as file:
             file.write(data)
-        os.replace(temporary, path)
+        if target.exists():
+            shutil.copymode(target, temporary)
+        os.replace(temporary, target)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
