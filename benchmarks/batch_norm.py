@@ -156,6 +156,22 @@ def median_ratio(times, top, bottom):
     return statistics.median(a / b for a, b in zip(times[top], times[bottom]))
 
 
+def print_header(label, columns, ratios, width):
+    """The time table's header: `label`, then a column per variant and per ratio, and a rule."""
+    header = label + "".join(f"{name + ' us':>{width}}" for name in columns)
+    header += "".join(f"{a + '/' + b:>{width + 4}}" for a, b in ratios)
+    print(header)
+    print("-" * len(header))
+
+
+def result_rows(label, times, faults, columns, ratios, width):
+    """One configuration's row of the time table (median us per variant, then median ratios) and
+    its row of the page-fault table."""
+    row = label + "".join(f"{statistics.median(times[name]) * 1e6:{width}.1f}" for name in columns)
+    row += "".join(f"{median_ratio(times, a, b):{width + 3}.2f}x" for a, b in ratios)
+    return row, label + "".join(f"{statistics.median(faults[name]):{width}.0f}" for name in columns)
+
+
 def timing_parser(description, what, calls):
     """The options both benchmarks take: --repeats, --calls, --clock (check them with parse_timing)."""
     parser = argparse.ArgumentParser(description=description)
@@ -205,21 +221,17 @@ def main(argv=None):
     ratios = [("fused", "numpy"), ("composed", "fused")]
     if torch is not None:
         ratios += [("numpy", "torch"), ("fused", "torch"), ("composed", "torch")]
-    header = f"{'shape':<18}{'dtype':<9}" + "".join(f"{name + ' us':>12}" for name in columns)
-    header += "".join(f"{a + '/' + b:>16}" for a, b in ratios)
-    print(header)
-    print("-" * len(header))
+    print_header(f"{'shape':<18}{'dtype':<9}", columns, ratios, 12)
     fault_lines = []
     for shape in SHAPES:
         for dtype in DTYPES:
             variants = make_variants(shape, dtype)
             check_agreement(variants, dtype)
             times, faults = measure(variants, args.repeats, args.calls, CLOCKS[args.clock])
-            label = f"{str(shape):<18}{np.dtype(dtype).name:<9}"
-            line = label + "".join(f"{statistics.median(times[name]) * 1e6:12.1f}" for name in columns)
-            line += "".join(f"{median_ratio(times, a, b):15.2f}x" for a, b in ratios)
-            print(line, flush=True)
-            fault_lines.append(label + "".join(f"{statistics.median(faults[name]):12.0f}" for name in columns))
+            row, fault_row = result_rows(f"{str(shape):<18}{np.dtype(dtype).name:<9}", times, faults, columns,
+                                         ratios, 12)
+            print(row, flush=True)
+            fault_lines.append(fault_row)
     print("targets: fused/numpy <= 1.00x; composed/fused <= 2.20x")
     print()
     print(f"{'minor page faults per call':<27}" + "".join(f"{name:>12}" for name in columns))

@@ -25,13 +25,13 @@ system (to fault it in again next step) depends on the process's history, so the
 differ by 2x from one run to the next. When it does, that table shows why.
 """
 import os
-import statistics
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # numpy's BLAS on 1 thread, as torch: read when numpy loads
 
 import numpy as np  # noqa: E402 (after the thread setting)
 
-from batch_norm import CLOCKS, import_torch, measure, median_ratio, parse_timing, timing_parser, torch_on_one_thread
+from batch_norm import (CLOCKS, import_torch, measure, parse_timing, print_header, result_rows, timing_parser,
+                        torch_on_one_thread)
 from tinygrad_bn import Tensor, nn, optim
 from tinygrad_bn.functional import cross_entropy
 
@@ -121,21 +121,16 @@ def main(argv=None):
           f"{args.calls} steps")
     columns = ["fused", "composed"] + (["torch"] if torch is not None else [])
     ratios = [("composed", "fused")] + ([("fused", "torch"), ("composed", "torch")] if torch is not None else [])
-    header = f"{'dtype':<9}" + "".join(f"{name + ' us':>13}" for name in columns)
-    header += "".join(f"{a + '/' + b:>17}" for a, b in ratios)
-    print(header)
-    print("-" * len(header))
+    print_header(f"{'dtype':<9}", columns, ratios, 13)
     fault_lines = []
     for dtype in (np.float32, np.float64):
         steps = make_steps(dtype)
         check_agreement(steps, dtype)
         times, faults = measure({name: step for name, (step, _) in steps.items()}, args.repeats, args.calls,
                                 CLOCKS[args.clock])
-        label = f"{np.dtype(dtype).name:<9}"
-        line = label + "".join(f"{statistics.median(times[n]) * 1e6:13.1f}" for n in columns)
-        line += "".join(f"{median_ratio(times, a, b):16.2f}x" for a, b in ratios)
-        print(line, flush=True)
-        fault_lines.append(label + "".join(f"{statistics.median(faults[n]):13.0f}" for n in columns))
+        row, fault_row = result_rows(f"{np.dtype(dtype).name:<9}", times, faults, columns, ratios, 13)
+        print(row, flush=True)
+        fault_lines.append(fault_row)
     print("targets: fused/torch <= 1.30x; composed/torch <= 2.00x")
     print()
     print("minor page faults per step")

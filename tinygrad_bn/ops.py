@@ -193,9 +193,7 @@ def _normalize_axis(axis, ndim):
     if axis is None:
         return tuple(range(ndim))
     axes = (axis,) if isinstance(axis, (int, np.integer)) else axis
-    if not isinstance(axes, (tuple, list)):
-        raise TypeError(f"axis must be None, an int or a tuple of ints, got {axis!r}")
-    if not all([isinstance(a, (int, np.integer)) for a in axes]):
+    if not isinstance(axes, (tuple, list)) or not all([isinstance(a, (int, np.integer)) for a in axes]):
         raise TypeError(f"axis must be None, an int or a tuple of ints, got {axis!r}")
     normalized = []
     for a in axes:
@@ -255,7 +253,7 @@ class Var(Function):
         if ctx.dof <= 0:
             raise ValueError(f"variance with correction={correction} needs more than {correction} "
                              f"element(s) per output, got {ctx.dof + correction}")
-        ctx.centered = a - sum_over(a, ctx.axes, keepdims=True) / _count(a.shape, ctx.axes)
+        ctx.centered = a - sum_over(a, ctx.axes, keepdims=True) / (ctx.dof + correction)  # a - mean
         return sum_over(ctx.centered * ctx.centered, ctx.axes, keepdims) / ctx.dof
 
     @staticmethod

@@ -142,13 +142,17 @@ class Diagram(graphviz.Digraph):
         data = pipe_source(self.source, format or self.format, engine or self.engine)
         return data if encoding is None else data.decode(encoding)
 
-    def save(self, filename=None, directory=None, *, skip_existing=False):
-        """graphviz's save (the DOT source, at `filename` in `directory`), written whole or not at all."""
+    def _place(self, filename, directory) -> str:
+        """Take a new filename and/or directory for the DOT source, as graphviz does; its path."""
         if filename is not None:
             self.filename = filename
         if directory is not None:
             self.directory = directory
-        filepath = self.filepath
+        return self.filepath
+
+    def save(self, filename=None, directory=None, *, skip_existing=False):
+        """graphviz's save (the DOT source, at `filename` in `directory`), written whole or not at all."""
+        filepath = self._place(filename, directory)
         if skip_existing and os.path.exists(filepath):
             return filepath
         Path(filepath).parent.mkdir(parents=True, exist_ok=True)
@@ -170,11 +174,7 @@ class Diagram(graphviz.Digraph):
             outfile = Path(outfile) if directory is not None else Path(self.directory, outfile)
             format = graphviz_names.get_format(outfile, format=format)  # from the suffix when not given
             filename = filename if filename is not None else graphviz_names.get_filepath(outfile)
-        if filename is not None:
-            self.filename = filename
-        if directory is not None:
-            self.directory = directory
-        source = Path(self.filepath)
+        source = Path(self._place(filename, directory))
         format = format or self.format
         target = outfile if outfile is not None else graphviz_names.get_outfile(
             source, format=format, renderer=renderer, formatter=formatter)
