@@ -83,3 +83,22 @@ def test_long_float32_rows_and_single_sums_are_as_accurate_as_numpys():
         exact = np.sum(a.astype(np.float64), axis=axes)
         assert np.abs(sum_over(a, axes) - exact).max() <= np.abs(np.sum(a, axis=axes) - exact).max()
     assert sums._LONGEST_ROW < 100_000
+
+
+def test_plans_are_reused_and_their_table_stays_bounded(monkeypatch):
+    """The same (shape, axes, keepdims, dtype) reuses its plan; ever new shapes never grow the
+    table past _MAX_PLANS, and sums stay right across a restart of the table."""
+    monkeypatch.setattr(sums, "_plans", {})
+    monkeypatch.setattr(sums, "_MAX_PLANS", 3)
+    a = np.arange(12.0).reshape(4, 3)
+    sum_over(a, (0,))
+    plan = sums._plans[(a.shape, (0,), False, a.dtype)]
+    sum_over(a + 1, (0,))
+    assert sums._plans[(a.shape, (0,), False, a.dtype)] is plan and len(sums._plans) == 1
+    for n in range(2, 12):
+        b = np.arange(n * 3.0).reshape(n, 3)
+        np.testing.assert_array_equal(sum_over(b, (0,), keepdims=True), b.sum(axis=0, keepdims=True))
+        assert len(sums._plans) <= 3
+    square = np.arange(9.0).reshape(3, 3)
+    sum_over(square, (0,))  # a plan for a contiguous (3, 3) ...
+    np.testing.assert_array_equal(sum_over(square.T, (0,)), square.T.sum(axis=0))  # ... not used on a view
