@@ -341,6 +341,18 @@ def test_out_of_range_axis(method, axis, bad):
         getattr(Tensor(np.ones((2, 3))), method)(axis=axis)
 
 
+@pytest.mark.parametrize("method", ["sum", "mean", "var", "max"])
+def test_a_float_axis_is_refused_even_after_the_equal_int_axis_was_used(method):
+    """Reductions remember what an axis means for a shape; (1.0,) == (1,) in Python, yet only the
+    ints are axes (as in numpy)."""
+    x = Tensor(np.ones((2, 3)))
+    for good in [(1,), 1, (0, 1), [1]]:
+        getattr(x, method)(axis=good)
+    for bad in [(1.0,), 1.0, (0, 1.0), [1.0]]:
+        with pytest.raises(TypeError, match=r"axis must be None, an int or a tuple of ints"):
+            getattr(x, method)(axis=bad)
+
+
 def test_bad_reshape_and_transpose_name_the_op():
     x = Tensor(np.ones((2, 3)))
     with pytest.raises(ValueError, match=r"^Reshape: .*size 6.*\(inputs: shape \(2, 3\) float64, \(4,\)\)"):

@@ -20,6 +20,7 @@ added into that input's pending gradient -> stored in `.grad` when the input's o
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import operator
 from contextlib import contextmanager
@@ -279,12 +280,24 @@ def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
     `shape` (sums.sum_over, keeping the axes), then drop the extra ones. Returns None when
     grad.shape cannot have come from `shape`.
     """
-    extra = grad.ndim - len(shape)
-    if extra < 0:
+    shape = tuple(shape)
+    plan = _unbroadcast_plan(grad.shape, shape)
+    if plan is None:
         return None
-    axes = [*range(extra)] + [extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1]
+    axes, extra = plan
     if axes:
-        grad = sum_over(grad, tuple(axes), keepdims=True)
+        grad = sum_over(grad, axes, keepdims=True)
         if extra:
-            grad = grad.reshape(grad.shape[extra:])
-    return grad if grad.shape == tuple(shape) else None
+            grad = grad.reshape(shape)
+    return grad
+
+
+@functools.lru_cache(maxsize=1024)  # the same broadcasts come back at every training step
+def _unbroadcast_plan(grad_shape: tuple, shape: tuple):
+    """(the axes of grad_shape to sum, how many of them are extra leading axes to drop), or None
+    when numpy's broadcasting cannot make grad_shape from shape."""
+    extra = len(grad_shape) - len(shape)
+    if extra < 0 or any(n != 1 and n != m for n, m in zip(shape, grad_shape[extra:])):
+        return None
+    axes = [*range(extra)] + [extra + i for i, n in enumerate(shape) if n == 1 and grad_shape[extra + i] != 1]
+    return tuple(axes), extra

@@ -5,6 +5,7 @@
 class serves both engines wherever the formula is the same. Gradients may keep the broadcast shape:
 the engine unbroadcasts them (graph.unbroadcast).
 """
+import functools
 import math
 
 import numpy as np
@@ -203,9 +204,24 @@ def _normalize_axis(axis, ndim):
     return tuple(sorted(normalized))
 
 
-def _kept(shape, axes):
-    """The shape of a reduction's result with keepdims=True: `shape` with each reduced axis 1."""
-    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+def _reduction(shape: tuple, axis) -> tuple:
+    """What reducing an array of `shape` over `axis` means: (axes, a sorted tuple of non-negative
+    ints; kept, the result's shape with keepdims=True, each reduced axis 1; n, how many elements
+    are reduced into each result element). (4, 3) over axis -2: ((0,), (1, 3), 4)."""
+    if type(axis) is int:
+        axis = (axis,)
+    elif type(axis) is not tuple:  # None, a list, or a mistake that gets its clear error here
+        axis = _normalize_axis(axis, len(shape))
+    return _reduction_of(shape, axis, tuple(map(type, axis)))
+
+
+@functools.lru_cache(maxsize=1024)  # a training loop reduces the same shapes at every step
+def _reduction_of(shape: tuple, axis: tuple, types: tuple) -> tuple:
+    """_reduction's answer, worked out once per key. `types` is part of the key so that a wrong
+    axis is never served a right one's answer: (1.0,) == (1,) but is refused (a TypeError)."""
+    axes = _normalize_axis(axis, len(shape))
+    kept = tuple([1 if i in axes else n for i, n in enumerate(shape)])
+    return axes, kept, math.prod([shape[a] for a in axes])
 
 
 def _expand(grad, ctx):
@@ -225,17 +241,12 @@ def _expand(grad, ctx):
     return view
 
 
-def _count(shape, axes):
-    """How many elements were reduced into each output element."""
-    return math.prod(shape[a] for a in axes)
-
-
 class Sum(Function):
     """out = sum of a over `axis`;   d out / d a[i] = 1 for every i reduced into out"""
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
-        axes = _normalize_axis(axis, a.ndim)
-        ctx.shape, ctx.kept = a.shape, _kept(a.shape, axes)
+        axes, ctx.kept, _ = _reduction(a.shape, axis)
+        ctx.shape = a.shape
         return sum_over(a, axes, keepdims)
 
     @staticmethod
@@ -247,8 +258,8 @@ class Mean(Function):
     """out = sum(a) / n over `axis` (n elements reduced into each out);   d out / d a[i] = 1/n"""
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
-        axes = _normalize_axis(axis, a.ndim)
-        ctx.shape, ctx.kept, ctx.n = a.shape, _kept(a.shape, axes), _count(a.shape, axes)
+        axes, ctx.kept, ctx.n = _reduction(a.shape, axis)
+        ctx.shape = a.shape
         return sum_over(a, axes, keepdims) / ctx.n
 
     @staticmethod
@@ -262,8 +273,8 @@ class Var(Function):
     d out / d a[i] = 2 (a[i] - mean) / (n - correction)   (the terms through `mean` sum to zero)"""
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False, correction=0):
-        axes = _normalize_axis(axis, a.ndim)
-        ctx.kept, ctx.dof = _kept(a.shape, axes), _count(a.shape, axes) - correction
+        axes, ctx.kept, n = _reduction(a.shape, axis)
+        ctx.dof = n - correction
         if ctx.dof <= 0:
             raise ValueError(f"variance with correction={correction} needs more than {correction} "
                              f"element(s) per output, got {ctx.dof + correction}")
@@ -280,7 +291,7 @@ class Max(Function):
     ties, as torch.amax does), else 0"""
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
-        axes = _normalize_axis(axis, a.ndim)
+        axes = _reduction(a.shape, axis)[0]
         if a.size == 0:
             raise ValueError("max of an empty array")
         out = a.max(axis=axes, keepdims=True)
