@@ -308,6 +308,14 @@ def test_unbroadcast_returns_none_when_the_shape_cannot_have_been_broadcast(grad
     assert unbroadcast(np.ones(grad_shape), shape) is None
 
 
+def test_unbroadcast_takes_a_shape_as_a_list_as_well_as_a_tuple():
+    """Its answers are remembered per (grad shape, shape): a list is looked up as the equal tuple."""
+    grad = np.arange(24.0).reshape(2, 4, 3)
+    for shape in [(1, 3), [1, 3], (1, 3)]:
+        np.testing.assert_array_equal(unbroadcast(grad, shape), grad.sum(axis=(0, 1)).reshape(1, 3))
+    assert unbroadcast(grad, [2, 3]) is None
+
+
 def test_an_infinite_derivative_on_the_scalar_engine_is_a_value_error_naming_the_op():
     root = Value(0.0) ** 0.5  # d/dx sqrt(x) = 1 / (2 sqrt(x)): infinite at 0
     with pytest.raises(ValueError, match=r"^Pow\.backward: .*the derivative is infinite here"):

@@ -348,7 +348,7 @@ def test_a_float_axis_is_refused_even_after_the_equal_int_axis_was_used(method):
     x = Tensor(np.ones((2, 3)))
     for good in [(1,), 1, (0, 1), [1]]:
         getattr(x, method)(axis=good)
-    for bad in [(1.0,), 1.0, (0, 1.0), [1.0]]:
+    for bad in [(1.0,), 1.0, (0, 1.0), [1.0], ([0],)]:
         with pytest.raises(TypeError, match=r"axis must be None, an int or a tuple of ints"):
             getattr(x, method)(axis=bad)
 

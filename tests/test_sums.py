@@ -100,5 +100,5 @@ def test_plans_are_reused_and_their_table_stays_bounded(monkeypatch):
         np.testing.assert_array_equal(sum_over(b, (0,), keepdims=True), b.sum(axis=0, keepdims=True))
         assert len(sums._plans) <= 3
     square = np.arange(9.0).reshape(3, 3)
-    sum_over(square, (0,))  # a plan for a contiguous (3, 3) ...
-    np.testing.assert_array_equal(sum_over(square.T, (0,)), square.T.sum(axis=0))  # ... not used on a view
+    sum_over(square, (0,))  # the plan for (3, 3) is a matrix product, for contiguous arrays only:
+    np.testing.assert_array_equal(sum_over(square.T, (0,)), square.T.sum(axis=0))  # a view takes numpy's path

@@ -288,7 +288,7 @@ def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
     if axes:
         grad = sum_over(grad, axes, keepdims=True)
         if extra:
-            grad = grad.reshape(shape)
+            grad = grad.reshape(grad.shape[extra:])
     return grad
 
 

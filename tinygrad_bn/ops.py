@@ -212,7 +212,11 @@ def _reduction(shape: tuple, axis) -> tuple:
         axis = (axis,)
     elif type(axis) is not tuple:  # None, a list, or a mistake that gets its clear error here
         axis = _normalize_axis(axis, len(shape))
-    return _reduction_of(shape, axis, tuple(map(type, axis)))
+    try:
+        return _reduction_of(shape, axis, tuple(map(type, axis)))
+    except TypeError:  # a tuple holding a mistake, hashable or not, ([0],): the clear error
+        _normalize_axis(axis, len(shape))
+        raise
 
 
 @functools.lru_cache(maxsize=1024)  # a training loop reduces the same shapes at every step
