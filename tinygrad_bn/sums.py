@@ -17,27 +17,22 @@ depend on how many threads BLAS uses, as with any BLAS product.)
 
 A training loop sums the same shapes over the same axes at every step, so the plan for a (shape,
 axes, keepdims, dtype) -- which path, the matrix shapes, the ones vectors -- is worked out once
-(`_plan`) and kept in `_plans`: working it out again cost as much as the product itself.
+(`_plan`, cached as the reductions in ops.py are): working it out again cost as much as the
+product itself.
 """
+import functools
 import math
 
 import numpy as np
 
 _BLAS_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _LONGEST_ROW = 1024  # float32, worst case (equal terms): BLAS ~1e-6 relative error here, numpy ~1e-7
-_MAX_PLANS = 1024  # plans kept; past that the table starts again empty (a program with ever new shapes)
-_plans: dict = {}
 
 
 def sum_over(a: np.ndarray, axes: tuple, keepdims: bool = False) -> np.ndarray:
     """np.sum(a, axis=axes, keepdims=keepdims), for `axes` a sorted tuple of non-negative axes.
     Returns a new array of a's dtype, as np.sum does."""
-    key = (a.shape, axes, keepdims, a.dtype)
-    plan = _plans.get(key)
-    if plan is None:
-        if len(_plans) >= _MAX_PLANS:
-            _plans.clear()
-        plan = _plans[key] = _plan(*key)
+    plan = _plan(a.shape, axes, keepdims, a.dtype)
     if plan is _NUMPY or not a.flags.c_contiguous:
         return np.add.reduce(a, axis=axes, keepdims=keepdims)
     out_shape, rows, size, columns, row_ones, column_ones = plan
@@ -55,6 +50,7 @@ def sum_over(a: np.ndarray, axes: tuple, keepdims: bool = False) -> np.ndarray:
 _NUMPY = "numpy"  # the plan that says: np.add.reduce
 
 
+@functools.lru_cache(maxsize=1024)  # a training loop sums the same shapes at every step
 def _plan(shape: tuple, axes: tuple, keepdims: bool, dtype) -> tuple:
     """How sum_over sums a contiguous array of this shape and dtype over `axes`: _NUMPY, or
     (result's shape, rows, kept size, columns, ones(rows) or None, ones(columns) or None) for
