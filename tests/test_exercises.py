@@ -77,11 +77,16 @@ def red_node_titles(svg):
 
 # ---------------------------------------------------------------- the checker judges, it does not compare
 
+def check_text(number, text, tmp_path):
+    """Write `text` as exercise `number`'s file in tmp_path and check it: the verdict."""
+    (tmp_path / exercise(number).filename).write_text(text)
+    return check(number, tmp_path)
+
+
 def test_a_different_but_correct_solution_passes(tmp_path):
     """No stored answer: Div's backward written another way (through the output) is right too."""
     text = solved_text(1).replace("return grad / b, -grad * a / b ** 2", "return grad * (1 / b), -(grad / b) * (a / b)")
-    (tmp_path / exercise(1).filename).write_text(text)
-    assert check(1, tmp_path).status == PASSING
+    assert check_text(1, text, tmp_path).status == PASSING
 
 
 def test_part_a_of_exercise_4_can_be_checked_step_by_step(tmp_path):
@@ -89,8 +94,7 @@ def test_part_a_of_exercise_4_can_be_checked_step_by_step(tmp_path):
     for name in ("dbnvar", "dbndiff2", "dbndiff", "dbnmeani", "dhprebn"):  # the last five steps left to do
         part_a = re.sub(rf"^(\s+){name} = .*$", rf"\1{name} = None", part_a, count=1, flags=re.M)
     text = head + "def backward_by_steps" + part_a
-    (tmp_path / exercise(4).filename).write_text(text)
-    verdict = check(4, tmp_path)
+    verdict = check_text(4, text, tmp_path)
     assert verdict.status == UNFINISHED
     assert "4 of 9 steps right so far (bngain, bnbias, bnraw, bnvar_inv); still None: bnvar" in verdict.message
 
@@ -98,29 +102,25 @@ def test_part_a_of_exercise_4_can_be_checked_step_by_step(tmp_path):
 def test_a_gradient_of_the_wrong_shape_in_part_a_of_exercise_4_is_a_mistake_and_part_b_still_runs(tmp_path):
     text = solved_text(4).replace('dbngain = (dhpreact * s["bnraw"]).sum(0, keepdims=True)',
                                   'dbngain = (dhpreact * s["bnraw"]).sum(0)')
-    path = tmp_path / exercise(4).filename
-    path.write_text(text)
-    verdict = check(4, tmp_path)
+    verdict = check_text(4, text, tmp_path)
     assert verdict.status == WRONG
     assert verdict.message == ("part A (step by step): exercise 4: dbngain has shape (4,), but bngain has shape "
                                "(1, 4): a gradient has the shape of its value")
-    part_a, part_b = _CHECKS[4](load(path))
+    part_a, part_b = _CHECKS[4](load(tmp_path / exercise(4).filename))
     assert (part_a.status, part_b.status) == (WRONG, PASSING)
 
 
 def test_exercise_1_reports_each_op_on_its_own(tmp_path):
     text = (STUBS / exercise(1).filename).read_text().replace(
         'raise NotImplementedError("exercise 1: Mul.backward is not written yet")', "return grad * b, grad * a")
-    (tmp_path / exercise(1).filename).write_text(text)
-    verdict = check(1, tmp_path)
+    verdict = check_text(1, text, tmp_path)
     assert verdict.status == UNFINISHED
     assert verdict.message == "Div: exercise 1: Div.backward is not written yet\n(right so far: Mul)"
 
 
 def test_a_gradient_of_the_wrong_shape_is_named_in_exercise_2(tmp_path):
     text = solved_text(2).replace("return grad.sum(axis=ones, keepdims=True)", "return grad.sum(axis=ones)")
-    (tmp_path / exercise(2).filename).write_text(text)
-    verdict = check(2, tmp_path)
+    verdict = check_text(2, text, tmp_path)
     assert verdict.status == WRONG
     assert verdict.message.startswith("unbroadcast: exercise 2: unbroadcast returned shape (4,) for a gradient of "
                                       "shape (2, 3, 4) and an input of shape (1, 4); it must return exactly (1, 4)")
@@ -129,24 +129,21 @@ def test_a_gradient_of_the_wrong_shape_is_named_in_exercise_2(tmp_path):
 def test_eval_with_batch_statistics_is_wrong_in_exercise_5(tmp_path):
     text = solved_text(5).replace("ctx.x_hat = (x - running_mean) * ctx.r",
                                   "ctx.x_hat = (x - x.mean(0)) * ctx.r")
-    (tmp_path / exercise(5).filename).write_text(text)
-    verdict = check(5, tmp_path)
+    verdict = check_text(5, text, tmp_path)
     assert verdict.status == WRONG
     assert "x = running_mean must give beta" in verdict.message
 
 
 def test_a_biased_running_variance_is_wrong_in_exercise_5(tmp_path):
     text = solved_text(5).replace("batch.var(axis=0) * n / (n - 1)", "batch.var(axis=0)")
-    (tmp_path / exercise(5).filename).write_text(text)
-    verdict = check(5, tmp_path)
+    verdict = check_text(5, text, tmp_path)
     assert verdict.status == WRONG
     assert "momentum=1 gives the batch's mean and its unbiased variance (n - 1), but running_var" in verdict.message
 
 
 def test_an_error_in_the_students_code_names_their_line(tmp_path):
     text = solved_text(1).replace("return grad * b, grad * a", "return grad * b, grad * c")
-    (tmp_path / exercise(1).filename).write_text(text)
-    verdict = check(1, tmp_path)
+    verdict = check_text(1, text, tmp_path)
     assert verdict.status == WRONG
     line = text.splitlines().index("        return grad * b, grad * c") + 1
     assert "your code raised NameError: name 'c' is not defined" in verdict.message
