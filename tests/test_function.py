@@ -103,9 +103,16 @@ def test_forward_sees_raw_data_and_constants_pass_through(engine):
 
 def test_every_apply_gets_its_own_ctx():
     Record.seen.clear()
-    Record.apply(Value(1.0), Value(2.0), 1.0)
-    Record.apply(Value(1.0), Value(2.0), 1.0)
-    assert Record.seen[0][1] is not Record.seen[1][1]
+    a, b = Value(1.0), Value(2.0)
+    first, second = Record.apply(a, b, 1.0), Record.apply(a, b, 1.0)
+    ctx1, ctx2 = Record.seen[0][1], Record.seen[1][1]
+    assert ctx1 is not ctx2
+    # a ctx is also the list of what forward was called with, but it compares as an object: two calls
+    # with the same inputs have two ctxs, each equal only to itself (and usable as a dict key)
+    assert list(ctx1) == list(ctx2) == [a, b, 1.0]
+    assert ctx1 != ctx2 and ctx1 == ctx1 and len({ctx1: 1, ctx2: 2}) == 2
+    assert first.inputs == second.inputs == (a, b, 1.0)  # a tuple, not the ctx itself
+    assert repr(ctx1).startswith("Context(inputs=[Value(data=1, grad=0), Value(data=2, grad=0), 1.0], saved_tensors=(1.0, 2.0))")
 
 
 class Scale(Function):

@@ -26,25 +26,41 @@ from . import graph
 from .graph import Node
 
 
-class Context:
+class Context(list):
     """The `ctx` a Function's forward and backward share. Yours alone: set any attribute you like.
 
     It offers what PyTorch's does: `save_for_backward(*values)` then `saved_tensors` (raw data, as
     forward saw it), and `needs_input_grad` (a bool per argument of forward).
-    """
-    saved_tensors = ()
 
-    def __init__(self, inputs: tuple = ()):
-        self.__inputs = inputs  # what forward was called with: for needs_input_grad
+    It is also the graph's record of the call: the list of what forward was called with (nodes and
+    constants, in order), which a node's `inputs` are read from. Being that list, rather than holding
+    one, spares an object per node: with Python's garbage collector on, a scalar graph costs about
+    in proportion to its objects, which the collector walks again and again (benchmarks/scalar_engine.py).
+    """
+    __slots__ = ("__saved", "__dict__", "__weakref__")  # __dict__: your attributes, apart from ours
+    __eq__ = object.__eq__  # a list compares by its items; a ctx, one per call, equals only itself
+    __ne__ = object.__ne__
+    __hash__ = object.__hash__
+
+    def __repr__(self):
+        return f"Context(inputs={list.__repr__(self)}, saved_tensors={self.saved_tensors!r})"
 
     def save_for_backward(self, *values):
         """Keep raw values for backward; read them back as `ctx.saved_tensors`."""
-        self.saved_tensors = values
+        self.__saved = values
+
+    @property
+    def saved_tensors(self) -> tuple:
+        """What save_for_backward kept: () if it was not called."""
+        try:
+            return self.__saved
+        except AttributeError:
+            return ()
 
     @property
     def needs_input_grad(self) -> tuple:
         """One bool per argument of forward: does backward need to compute that gradient?"""
-        return tuple([isinstance(x, Node) and x.requires_grad for x in self.__inputs])
+        return tuple([isinstance(x, Node) and x.requires_grad for x in self])
 
 
 class Function:
@@ -80,7 +96,7 @@ class Function:
         except TypeError as error:
             raise TypeError(f"{cls.__name__}: {error} (inputs: {_describe(kind, raw)})") from error
         if requires_grad and graph._grad_enabled:
-            return kind._from_data(out, cls, ctx, inputs, graph._current_group)
+            return kind._from_data(out, cls, ctx, graph._current_group)
         return kind._from_data(out, cls)
 
 

@@ -11,8 +11,8 @@ A node (a `Value` or a `Tensor`) knows
     requires_grad  whether gradients flow into it
 
 Every tool (backward, backward_steps, the tracer, gradcheck) is written against these attributes
-only, so it works on both engines. The graph holds no reference cycles: a node points to its inputs
-and its Context, nothing points back, so a dropped graph is freed by reference counting alone.
+only, so it works on both engines. The graph holds no reference cycles: a node points to its Context,
+which lists its inputs, and nothing points back, so a dropped graph is freed by reference counting alone.
 
 The path a gradient takes: `out.backward()` -> `backward_steps(out)` -> for each node in reverse
 topological order, its Function's `backward(ctx, grad)` -> `unbroadcast` to each input's shape ->
@@ -105,9 +105,10 @@ class Node:
         self._seq = _next_seq()
 
     @classmethod
-    def _from_data(cls, data, fn, ctx=None, inputs=(), group=None):
-        """The node for an op's result: a leaf when ctx is None, else it records fn, ctx, inputs.
-        `_result` (each engine's) checks what forward returned."""
+    def _from_data(cls, data, fn, ctx=None, group=None):
+        """The node for an op's result: a leaf when ctx is None, else it records fn and ctx, which is
+        also the list of its inputs (function.Context). `_result` (each engine's) checks what forward
+        returned."""
         node = cls.__new__(cls)
         node.data = cls._result(data, fn)
         node.grad = cls._empty_grad
@@ -116,7 +117,7 @@ class Node:
         node.group = group
         node._fn = fn if ctx is not None else None
         node._ctx = ctx
-        node._inputs = inputs
+        node._inputs = () if ctx is None else ctx
         node._seq = _next_seq()
         return node
 
@@ -133,7 +134,7 @@ class Node:
     @property
     def inputs(self) -> tuple:
         """Everything passed to the op: parent nodes and constants (numbers, axes, ...)."""
-        return self._inputs
+        return tuple(self._inputs)
 
     @property
     def is_leaf(self) -> bool:
