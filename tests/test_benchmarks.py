@@ -56,6 +56,8 @@ def test_scalar_engine_prints_every_mode_and_the_collectors_work(benchmark, caps
     for mode in ("collector on,  last loss alive", "collector off", "last loss dropped", "demo loop"):
         assert mode in out
     assert "micrograd is not installed" in out and "tinygrad_bn " in out and "full collection" in out
+    (counted,) = [line for line in out.splitlines() if line.startswith("objects the collector tracks per graph node")]
+    assert 1.9 < float(counted.rsplit(" ", 1)[1]) <= 2.0  # the node and its ctx (test_memory.py counts them too)
 
 
 def test_check_nodes_benchmark_checks_every_graph(benchmark, capsys):
