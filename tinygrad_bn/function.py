@@ -34,8 +34,9 @@ class Context(list):
 
     It is also the graph's record of the call: the list of what forward was called with (nodes and
     constants, in order), which a node's `inputs` are read from. Being that list, rather than holding
-    one, spares an object per node: with Python's garbage collector on, a scalar graph costs about
-    in proportion to its objects, which the collector walks again and again (benchmarks/scalar_engine.py).
+    one, spares an object per node: with Python's garbage collector on, what a scalar graph costs
+    grows with its number of objects, which the collector walks again and again while the graph
+    lives (benchmarks/scalar_engine.py).
     """
     __slots__ = ("__saved", "__dict__", "__weakref__")  # __dict__: your attributes, apart from ours
     __eq__ = object.__eq__  # a list compares by its items; a ctx, one per call, equals only itself
