@@ -35,7 +35,8 @@ generation and the time spent in them: the why behind the first line. The collec
 graph included (a full collection, if the heap grew by a quarter since the last one). So the fewer
 objects a node keeps, the fewer and shorter the walks; a graph with no cycles also leaves no garbage.
 The line before it counts those objects per node: ours are the node and its ctx (which is also the
-list of the op's inputs); a micrograd node adds its set of children and its backward closure.
+list of the op's inputs); a micrograd node adds its set of children and its backward closure (the
+function, its tuple of cells and two or three cells).
 """
 import argparse
 import gc

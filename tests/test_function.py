@@ -1,4 +1,6 @@
 """The Function API a student uses to write a new op, on both engines."""
+import copy
+import pickle
 import traceback
 
 import numpy as np
@@ -39,12 +41,13 @@ def test_a_student_function_works_on_both_engines(engine, raw, central_differenc
 class Collide(Function):
     """A student's ctx: every attribute name a node or the engine might use, set to junk."""
     NAMES = ("shape", "x", "data", "grad", "inputs", "_inputs", "parents", "op", "requires_grad", "label",
-             "group", "n", "axes", "saved", "ctx", "fn")
+             "group", "n", "axes", "saved", "ctx", "fn", "append", "sort", "index", "count", "copy", "clear", "pop")
 
     @staticmethod
     def forward(ctx, a, b):
         for name in Collide.NAMES:
             setattr(ctx, name, f"junk {name}")
+        ctx.junk_attributes_kept = True
         ctx.save_for_backward(a, b)
         return a * b
 
@@ -113,6 +116,45 @@ def test_every_apply_gets_its_own_ctx():
     assert ctx1 != ctx2 and ctx1 == ctx1 and len({ctx1: 1, ctx2: 2}) == 2
     assert first.inputs == second.inputs == (a, b, 1.0)  # a tuple, not the ctx itself
     assert repr(ctx1).startswith("Context(inputs=[Value(data=1, grad=0), Value(data=2, grad=0), 1.0], saved_tensors=(1.0, 2.0))")
+
+
+class Meddle(Function):
+    """A forward that tries to change what ctx recorded: the op's inputs, or saved_tensors by hand."""
+    @staticmethod
+    def forward(ctx, a, how):
+        if how == "append":
+            ctx.append(a)
+        else:
+            ctx.saved_tensors = (a,)
+        return a
+
+
+@pytest.mark.parametrize("engine", [Value, Tensor])
+def test_a_ctx_keeps_its_inputs_and_saved_tensors_read_only(engine):
+    a = Value(1.5) if engine is Value else Tensor([1.5, 2.0], requires_grad=True)
+    with pytest.raises(TypeError, match=r"Meddle: a ctx's items are its op's inputs, which the graph reads"):
+        Meddle.apply(a, "append")
+    with pytest.raises(AttributeError, match="saved_tensors"):  # read-only, as PyTorch's is
+        Meddle.apply(a, "assign")
+    out = a * 2.0
+    for change in (lambda c: c.clear(), lambda c: c.__setitem__(0, a), lambda c: c.__iadd__([a]), lambda c: c.sort()):
+        with pytest.raises(TypeError, match="cannot change"):
+            change(out._ctx)
+    assert out.inputs == (a, 2.0)
+    out.backward(None if engine is Value else np.ones(2))
+    np.testing.assert_array_equal(a.grad, np.full(np.shape(a.data), 2.0))
+
+
+@pytest.mark.parametrize("copier", [copy.deepcopy, lambda node: pickle.loads(pickle.dumps(node))])
+def test_a_graph_can_be_copied_and_pickled(copier):
+    x = Tensor(np.array([0.5, -1.0, 2.0]), requires_grad=True)
+    out = Collide.apply(x, Tensor(np.array([2.0, 3.0, 4.0])))  # a ctx with attributes and saved tensors
+    twin = copier(out)
+    assert twin is not out and twin._ctx is not out._ctx and twin._ctx.junk_attributes_kept is True
+    np.testing.assert_array_equal(twin._ctx.saved_tensors[1], [2.0, 3.0, 4.0])
+    twin.backward(np.ones(3))
+    np.testing.assert_array_equal(twin.inputs[0].grad, [2.0, 3.0, 4.0])
+    assert x.grad is None  # the original graph is untouched
 
 
 class Scale(Function):

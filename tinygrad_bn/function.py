@@ -27,24 +27,41 @@ from .graph import Node
 
 
 class Context(list):
-    """The `ctx` a Function's forward and backward share. Yours alone: set any attribute you like.
+    """The `ctx` a Function's forward and backward share. Yours alone: set any attribute you like
+    (`saved_tensors` and `needs_input_grad` are read-only, as in PyTorch).
 
     It offers what PyTorch's does: `save_for_backward(*values)` then `saved_tensors` (raw data, as
     forward saw it), and `needs_input_grad` (a bool per argument of forward).
 
-    It is also the graph's record of the call: the list of what forward was called with (nodes and
-    constants, in order), which a node's `inputs` are read from. Being that list, rather than holding
-    one, spares an object per node: with Python's garbage collector on, what a scalar graph costs
-    grows with its number of objects, which the collector walks again and again while the graph
-    lives (benchmarks/scalar_engine.py).
+    It is also the graph's record of the call: the list of what `apply` was given (nodes and
+    constants, in order; forward gets their data), which a node's `inputs` are read from, so its
+    items cannot change. Being that list, rather than holding one, spares an object per node (for an
+    op that sets no attribute of its own on ctx: those live in a dict): with Python's garbage
+    collector on, what a scalar graph costs grows with its number of objects, which the collector
+    walks again and again while the graph lives (benchmarks/scalar_engine.py).
     """
     __slots__ = ("__saved", "__dict__", "__weakref__")  # __dict__: your attributes, apart from ours
     __eq__ = object.__eq__  # a list compares by its items; a ctx, one per call, equals only itself
     __ne__ = object.__ne__
     __hash__ = object.__hash__
 
+    def _refuse(self, *args):
+        raise TypeError("a ctx's items are its op's inputs, which the graph reads: they cannot change "
+                        "(keep your own data on ctx as attributes, ctx.name = ..., or with save_for_backward)")
+
+    append = extend = insert = remove = pop = clear = sort = reverse = _refuse
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+
     def __repr__(self):
         return f"Context(inputs={list.__repr__(self)}, saved_tensors={self.saved_tensors!r})"
+
+    def __reduce_ex__(self, protocol):
+        """copy and pickle rebuild a ctx from its inputs in one go (appending them is refused)."""
+        return type(self), (list(self),), (dict(vars(self)), self.saved_tensors)
+
+    def __setstate__(self, state):
+        attributes, self.__saved = state
+        vars(self).update(attributes)
 
     def save_for_backward(self, *values):
         """Keep raw values for backward; read them back as `ctx.saved_tensors`."""
