@@ -40,6 +40,7 @@ function, its tuple of cells and two or three cells).
 """
 import argparse
 import gc
+from contextlib import contextmanager
 import math
 import random
 import statistics
@@ -158,20 +159,29 @@ def one_step(run, collector_on=True, keep_last=True, during=None):
     losses = [run()]  # the last step's loss
     if not keep_last:
         losses.clear()
-    was_enabled = gc.isenabled()
-    if not collector_on:
-        gc.disable()
     if during is not None:
         gc.callbacks.append(during)
     try:
-        start = time.perf_counter()
-        losses[:] = [run()]  # the new loss replaces the last one, which is dropped here
-        if not keep_last:
-            losses.clear()
-        return time.perf_counter() - start
+        with collector(collector_on):
+            start = time.perf_counter()
+            losses[:] = [run()]  # the new loss replaces the last one, which is dropped here
+            if not keep_last:
+                losses.clear()
+            return time.perf_counter() - start
     finally:
         if during is not None:
             gc.callbacks.remove(during)
+
+
+@contextmanager
+def collector(on):
+    """Inside the block, Python's garbage collector is off unless `on`; after it, on again if it was."""
+    was_enabled = gc.isenabled()
+    if not on:
+        gc.disable()
+    try:
+        yield
+    finally:
         if was_enabled:
             gc.enable()
 
@@ -214,16 +224,11 @@ def objects_per_node(run, count_nodes):
     """The objects the collector tracks per node of one step's graph: what the graph keeps alive
     (after a young collection, which stops tracking tuples of plain numbers), over its nodes."""
     gc.collect()
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with collector(False):
         before = len(gc.get_objects())
         loss = run()
         gc.collect(0)
         return (len(gc.get_objects()) - before) / count_nodes(loss)
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def main(argv=None):

@@ -282,7 +282,7 @@ class Var(Function):
         if ctx.dof <= 0:
             raise ValueError(f"variance with correction={correction} needs more than {correction} "
                              f"element(s) per output, got {ctx.dof + correction}")
-        ctx.centered = a - sum_over(a, axes, keepdims=True) / (ctx.dof + correction)  # a - mean
+        ctx.centered = a - sum_over(a, axes, keepdims=True) / n  # a - mean
         return sum_over(ctx.centered * ctx.centered, axes, keepdims) / ctx.dof
 
     @staticmethod
