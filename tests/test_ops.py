@@ -225,6 +225,11 @@ def test_max_splits_the_gradient_evenly_among_ties():
     ((2, 3, 4), lambda t: t.transpose((2, 0, 1)), lambda a: a.transpose(2, 0, 1)),
     ((2, 3, 4), lambda t: t.transpose(-1, 0, -2), lambda a: a.transpose(2, 0, 1)),
     ((2, 3), lambda t: (t.T * t.T).reshape(2, 3), lambda a: (a.T * a.T).reshape(2, 3)),
+    ((2, 3), lambda t: t.transpose(0, 1), lambda a: a.swapaxes(0, 1)),  # two axes: swapped, as in PyTorch
+    ((2, 3, 4), lambda t: t.transpose(0, 2), lambda a: a.swapaxes(0, 2)),
+    ((2, 3, 4), lambda t: t.transpose(-1, 1), lambda a: a.swapaxes(2, 1)),
+    ((2, 3, 4), lambda t: t.permute(2, 0, 1), lambda a: a.transpose(2, 0, 1)),
+    ((2, 3, 4), lambda t: t.permute((1, 2, 0)), lambda a: a.transpose(1, 2, 0)),
 ])
 def test_reshape_and_transpose(shape, fn, reference, central_difference):
     check_op(fn, reference, [distinct_data(shape, seed=4)], Tensor, central_difference)
@@ -348,7 +353,7 @@ def test_a_float_axis_is_refused_even_after_the_equal_int_axis_was_used(method):
     x = Tensor(np.ones((2, 3)))
     for good in [(1,), 1, (0, 1), [1]]:
         getattr(x, method)(axis=good)
-    for bad in [(1.0,), 1.0, (0, 1.0), [1.0], ([0],)]:
+    for bad in [(1.0,), 1.0, (0, 1.0), [1.0], ([0],), True, (True,), (0, False)]:  # bools too, as numpy
         with pytest.raises(TypeError, match=r"axis must be None, an int or a tuple of ints"):
             getattr(x, method)(axis=bad)
 
@@ -358,7 +363,9 @@ def test_bad_reshape_and_transpose_name_the_op():
     with pytest.raises(ValueError, match=r"^Reshape: .*size 6.*\(inputs: shape \(2, 3\) float64, \(4,\)\)"):
         x.reshape(4)
     with pytest.raises(ValueError, match=r"^Transpose: axes \(0, 0\) are not a permutation of the 2 axes"):
-        x.transpose(0, 0)
+        x.permute(0, 0)
+    with pytest.raises(ValueError, match=r"^Transpose: axis 2 is out of range for a Tensor of shape \(2, 3\)"):
+        x.transpose(0, 2)
 
 
 def test_max_of_an_empty_tensor_and_too_few_elements_for_var():
@@ -367,3 +374,51 @@ def test_max_of_an_empty_tensor_and_too_few_elements_for_var():
     with pytest.raises(ValueError,
                        match=r"^Var: variance with correction=1 needs more than 1 element\(s\) per output, got 1"):
         Tensor(np.ones((1, 3))).var(axis=0, correction=1)
+
+
+@pytest.mark.parametrize("engine", [Value, Tensor])
+@pytest.mark.parametrize("a, b", [(0.0, 0.0), (0.0, 1.0), (0.0, 2.0), (0.0, 3.0), (2.0, 0.0)])
+def test_pow_where_the_formula_divides_zero_by_zero(engine, a, b, central_difference):
+    """a**0 = 1 for every a, so d/da = 0 (b * a**(b-1) would give 0 * inf = nan at a = 0), and 0**b = 0
+    for b > 0, so d/db = 0 there (a**b log a would give 0 * -inf = nan). Both against central
+    differences, taken only in the directions where the function is smooth around the point."""
+    x, y = make_node(engine, a), make_node(engine, b)
+    (x ** y).backward()
+    z = make_node(engine, a)
+    (z ** b).backward()  # a number as the exponent takes its own path in Pow.backward
+    d_da = central_difference(lambda u: np.power(u, b), [np.float64(a)])[0]
+    assert float(x.grad) == float(z.grad) == pytest.approx(float(d_da), abs=1e-9)
+    if a != 0 or b > 0:  # 0**b jumps to inf for b < 0: no two-sided difference at b = 0
+        d_db = central_difference(lambda v: np.power(a, v), [np.float64(b)])[0]
+        assert float(y.grad) == pytest.approx(float(d_db), abs=1e-9)
+    else:
+        assert float(y.grad) == 0.0  # PyTorch's value there
+
+
+def test_pow_with_an_array_of_exponents_at_zero(central_difference):
+    a, b = np.array([0.0, 0.0, 2.0, 0.0]), np.array([0.0, 2.0, 0.0, 1.0])
+    x, y = Tensor(a, requires_grad=True), Tensor(b, requires_grad=True)
+    (x ** y).sum().backward()
+    np.testing.assert_array_equal(x.grad, [0.0, 0.0, 0.0, 1.0])
+    np.testing.assert_array_equal(y.grad, [0.0, 0.0, np.log(2.0), 0.0])
+
+
+@pytest.mark.parametrize("engine", [Value, Tensor])
+def test_sigmoid_keeps_its_digits_in_both_tails(engine):
+    """For a < 0, sigmoid(a) = e**a / (1 + e**a) with no cancellation: the reference to 1e-15, and
+    log(sigmoid(-40)) is -40, not -inf."""
+    for a in [-800.0, -745.0, -100.0, -40.0, -37.0, -30.0, -5.0, 0.0, 5.0, 30.0, 40.0, 800.0]:
+        reference = np.exp(a) / (1 + np.exp(a)) if a < 0 else 1 / (1 + np.exp(-a))
+        got = float(make_node(engine, a).sigmoid().data)
+        assert got == pytest.approx(reference, rel=1e-15, abs=0), a
+    assert float(make_node(engine, -40.0).sigmoid().log().data) == pytest.approx(-40.0, rel=1e-15)
+
+
+def test_sigmoid_keeps_float32():
+    x = Tensor(np.array([-80.0, -40.0, 0.0, 40.0], np.float32), requires_grad=True)  # e**-80: a normal float32
+    out = x.sigmoid()
+    out.sum().backward()
+    assert out.dtype == np.float32 and x.grad.dtype == np.float32
+    reference = np.exp(-np.abs(x.data.astype(np.float64)))
+    reference = np.where(x.data >= 0, 1, reference) / (1 + reference)
+    np.testing.assert_allclose(out.data, reference, rtol=1e-6, atol=0)

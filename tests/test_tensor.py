@@ -42,6 +42,24 @@ def test_mixed_precision_promotes_the_result_but_each_grad_keeps_its_input_dtype
     assert out.dtype == np.float64 and a.grad.dtype == np.float32 and b.grad.dtype == np.float64
 
 
+@pytest.mark.parametrize("other", [np.float64(2.0), np.sqrt(2.0), np.int64(3), np.array(2.0), np.arange(1, 4),
+                                   np.array([True, True, True]), np.uint8([1, 2, 3])])
+@pytest.mark.parametrize("op", [lambda t, c: t * c, lambda t, c: c * t, lambda t, c: t / c, lambda t, c: c - t,
+                                lambda t, c: t ** c])
+def test_float32_stays_float32_with_numpy_numbers_and_integer_arrays(op, other):
+    """PyTorch's rule, not numpy's: a numpy scalar counts as a plain number and an integer array takes
+    the Tensor's dtype, so neither turns float32 into float64."""
+    t = Tensor(np.array([1.0, 2.0, 3.0], np.float32), requires_grad=True)
+    out = op(t, other)
+    out.sum().backward()
+    assert out.dtype == np.float32 and t.grad.dtype == np.float32
+    np.testing.assert_allclose(out.data, op(t.data.astype(np.float64), np.asarray(other, np.float64)), rtol=1e-6)
+
+
+def test_a_float64_array_still_promotes_float32_as_in_numpy_and_pytorch():
+    assert (Tensor(np.ones(3, np.float32)) + np.ones(3)).dtype == np.float64
+
+
 @pytest.mark.parametrize("raw", [[1, 2, 3], np.arange(3, dtype=np.int32), np.array([True, False, True]),
                                  np.ones(3, np.float16), np.uint8([1, 2, 3]), 7])
 def test_other_real_data_becomes_float64(raw):
@@ -150,7 +168,8 @@ def test_non_numeric_data_is_a_type_error(raw, message):
 @pytest.mark.parametrize("raw, kind", [([Value(1.0), Value(2.0)], "Value"), ([[Value(1.0)], [2.0]], "Value"),
                                        (np.array([Value(1.0)]), "Value"), ([Tensor([1.0])], "Tensor")])
 def test_a_tensor_of_nodes_is_a_type_error(raw, kind):
-    with pytest.raises(TypeError, match=rf"^Tensor: got {kind} elements; an array holds numbers, not nodes"):
+    hint = r"stack their \.data with numpy" if kind == "Tensor" else "do not mix the scalar engine with Tensors"
+    with pytest.raises(TypeError, match=rf"^Tensor: got {kind} elements; an array holds numbers, not nodes \({hint}"):
         Tensor(raw)
 
 

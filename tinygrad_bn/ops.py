@@ -71,7 +71,10 @@ class Div(Function):
 
 
 class Pow(Function):
-    """out = a ** b;   d/da = b * a**(b-1),  d/db = a**b * log(a)  (only asked for when b needs grad)"""
+    """out = a ** b;   d/da = b * a**(b-1),  d/db = a**b * log(a)  (only asked for when b needs grad)
+
+    At a = 0 the formulas give 0 * inf = nan where the true derivative is 0, so (as PyTorch does):
+    d/da = 0 where b = 0 (a**0 = 1 for every a), and d/db = 0 where a = 0 and b >= 0."""
     @staticmethod
     def forward(ctx, a, b):
         out = a ** b
@@ -85,12 +88,16 @@ class Pow(Function):
         if ctx.needs_input_grad[0]:
             if type(b) in (int, float) and b == 2:  # a square (every variance has one): d/da = 2 a,
                 grad_a = a * 2.0                     # no power to compute
-            else:
-                grad_a = a ** (b - 1)  # has the output's shape: the two products below can be in place
-                grad_a *= b
+            elif type(b) in (int, float):
+                grad_a = a ** (b - 1) if b != 0 else out * 0.0  # has the output's shape: the two
+                grad_a *= b                                      # products can be in place
+            else:  # an array of exponents
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    grad_a = np.where(b == 0, 0.0, b * a ** (b - 1))
             grad_a *= grad  # (for a float, each product is a new float)
         if ctx.needs_input_grad[1]:
-            grad_b = grad * out * np.log(a)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                grad_b = grad * np.where((a == 0) & (b >= 0), 0.0, out * np.log(a))
         return grad_a, grad_b
 
 
@@ -160,10 +167,13 @@ class ReLU(Function):
 
 
 class Sigmoid(Function):
-    """out = 1 / (1 + e**-a);   d/da = out * (1 - out).   Computed as (1 + tanh(a/2)) / 2: no overflow."""
+    """out = 1 / (1 + e**-a);   d/da = out * (1 - out).
+    Computed with e = e**-|a|, which never overflows: 1 / (1 + e) for a >= 0, and e / (1 + e) for a < 0,
+    the same number written so that it keeps its digits far in the left tail (1 + tanh(a/2) would not)."""
     @staticmethod
     def forward(ctx, a):
-        out = 0.5 * (1 + np.tanh(0.5 * a))
+        e = np.exp(-np.abs(a))
+        out = np.where(a >= 0, 1.0, e) / (1 + e)
         ctx.save_for_backward(out)
         return out
 
@@ -194,7 +204,8 @@ def _normalize_axis(axis, ndim):
     if axis is None:
         return tuple(range(ndim))
     axes = (axis,) if isinstance(axis, (int, np.integer)) else axis
-    if not isinstance(axes, (tuple, list)) or not all([isinstance(a, (int, np.integer)) for a in axes]):
+    if not isinstance(axes, (tuple, list)) or not all([isinstance(a, (int, np.integer)) and not isinstance(a, bool)
+                                                       for a in axes]):  # True is an int to Python, not an axis
         raise TypeError(f"axis must be None, an int or a tuple of ints, got {axis!r}")
     normalized = []
     for a in axes:

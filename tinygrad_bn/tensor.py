@@ -32,8 +32,10 @@ def _array(data, where: str, dtype=None) -> np.ndarray:
         raise TypeError(f"{where}: cannot make an array of {type(data).__name__}: {error}") from None
     nodes = [x for x in array.flat if isinstance(x, Node)] if array.dtype == object else ()
     if nodes:
+        hint = ("stack their .data with numpy, or build the sum of parts as ops" if isinstance(nodes[0], Tensor)
+                else "do not mix the scalar engine with Tensors")
         raise TypeError(f"{where}: got {type(nodes[0]).__name__} elements; an array holds numbers, "
-                        f"not nodes (do not mix the scalar engine with Tensors)")
+                        f"not nodes ({hint})")
     if array.dtype.kind not in "biuf":
         raise TypeError(f"{where}: data must be real numbers, got dtype {array.dtype} from {type(data).__name__}")
     if dtype is not None:
@@ -41,6 +43,18 @@ def _array(data, where: str, dtype=None) -> np.ndarray:
             raise TypeError(f"{where}: dtype must be float32 or float64, got {np.dtype(dtype)}")
         return array.astype(dtype)
     return array if array.dtype in (np.float32, np.float64) else array.astype(np.float64)
+
+
+def _swap(pair: tuple, shape: tuple) -> tuple:
+    """The permutation of shape's axes that swaps the two in `pair` (negatives count from the end)."""
+    ndim = len(shape)
+    for a in pair:
+        if not -ndim <= a < ndim:
+            raise ValueError(f"Transpose: axis {a} is out of range for a Tensor of shape {shape}")
+    order = list(range(ndim))
+    first, second = pair[0] % ndim, pair[1] % ndim
+    order[first], order[second] = second, first
+    return tuple(order)
 
 
 # How many references an array held by nothing but the backward loop has inside
@@ -139,7 +153,15 @@ class Tensor(Operators, Node):
         return ops.Reshape.apply(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape)
 
     def transpose(self, *axes):
-        return ops.Transpose.apply(self, (axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else axes) or None)
+        """x.transpose(0, 1) swaps two axes, as in PyTorch. x.transpose() reverses them all (x.T), and
+        x.transpose(2, 0, 1) or x.transpose((2, 0, 1)) permutes them, as numpy does (x.permute in PyTorch)."""
+        if len(axes) == 2 and all(isinstance(a, (int, np.integer)) for a in axes):
+            axes = _swap(axes, self.shape)
+        return self.permute(*axes) if axes else ops.Transpose.apply(self, None)
+
+    def permute(self, *axes):
+        """The axes in a new order: x.permute(2, 0, 1) or x.permute((2, 0, 1)), as in PyTorch."""
+        return ops.Transpose.apply(self, axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else axes)
 
     @property
     def T(self):
@@ -155,12 +177,18 @@ class Tensor(Operators, Node):
             raise TypeError(f"{fn.__name__}.forward returned {data.dtype} data; a Tensor holds float32 or float64")
         return data
 
-    @staticmethod
-    def _operand(other, op: str):
+    def _operand(self, other, op: str):
+        """`other` as the other argument of an operator: a node, a number or an array of numbers. As in
+        PyTorch, a float32 Tensor stays float32 with a numpy number or an integer array (numpy would
+        make float64): a numpy scalar or 0-d array becomes a Python number, an integer array takes our dtype."""
         if type(other) is float or isinstance(other, Node):  # the common cases first: cheap checks
             return other
-        if isinstance(other, numbers.Real) or (isinstance(other, np.ndarray) and other.dtype.kind in "biuf"):
+        if isinstance(other, (np.generic, np.ndarray)) and other.ndim == 0 and other.dtype.kind in "biuf":
+            return other.item()
+        if isinstance(other, numbers.Real):
             return other
+        if isinstance(other, np.ndarray) and other.dtype.kind in "biuf":
+            return other if other.dtype.kind == "f" else other.astype(self.data.dtype)
         if isinstance(other, np.ndarray):  # strings, objects (Values?), complex: _array's TypeError says which
             _array(other, f"Tensor {op}")
         raise TypeError(f"Tensor {op}: cannot combine a Tensor with {type(other).__name__} {other!r:.60}")
