@@ -138,3 +138,50 @@ def test_other_misuse():
         gradcheck(lambda x: x * 2, [Tensor([1.0])])
     with pytest.raises(TypeError, match=r"^gradcheck: fn must return a Value, a Tensor, or a list of them, got float"):
         gradcheck(lambda x: 2.0, [Value(1.0)])
+
+
+def test_a_lone_value_or_tensor_is_one_input_as_in_torch():
+    assert gradcheck(lambda x: (x * x).sum(), Tensor([[0.5, 1.5], [2.0, -1.0]], requires_grad=True))
+    assert gradcheck(lambda v: v * v, Value(2.0))
+    with pytest.raises(GradcheckError, match=r"with respect to input 0, element \(\): analytic 3 vs numeric 2"):
+        gradcheck(WrongSquare.apply, Value(1.0))
+
+
+def test_raise_exception_false_returns_false_on_a_mismatch_and_true_otherwise():
+    x = Tensor([[0.5, 1.5], [2.0, -1.0]], requires_grad=True)
+    x.grad = np.full((2, 2), 7.0)
+    assert gradcheck(lambda x: WrongSquare.apply(x), [x], raise_exception=False) is False
+    assert gradcheck(lambda x: WrongSquare.apply(x), x, atol=10.0, raise_exception=False) is True  # tolerances still apply
+    np.testing.assert_array_equal(x.data, [[0.5, 1.5], [2.0, -1.0]])
+    np.testing.assert_array_equal(x.grad, np.full((2, 2), 7.0))
+
+
+def test_raise_exception_false_still_raises_on_misuse_as_torch_does():
+    """torch only turns its GradcheckError into False; a wrong call raises either way."""
+    with pytest.raises(TypeError, match=r"^gradcheck: input 0 is float32; finite differences need float64"):
+        gradcheck(lambda x: x, Tensor(np.ones(2, np.float32), requires_grad=True), raise_exception=False)
+    with pytest.raises(ValueError, match=r"^gradcheck: no input requires grad"):
+        gradcheck(lambda x: x * 2, [Tensor([1.0])], raise_exception=False)
+    with pytest.raises(TypeError, match=r"^gradcheck: fn must return a Value, a Tensor, or a list of them, got float"):
+        gradcheck(lambda x: 2.0, [Value(1.0)], raise_exception=False)
+
+
+def test_an_output_that_requires_no_grad_has_analytic_gradient_zero():
+    """As in torch: fn's output depends on no input, so it passes when the finite differences are 0 as well
+    (instead of backward's 'does not require grad'), alone or beside an output that does depend on x."""
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    assert gradcheck(lambda x: Tensor(np.ones(2)), x)
+    assert gradcheck(lambda x: [x * 2, Tensor(np.ones(3))], x)
+    assert gradcheck(lambda v: Value(5.0, requires_grad=False), Value(2.0))
+
+
+def test_an_output_cut_from_its_input_fails_since_its_finite_differences_are_not_zero():
+    """x.detach() * 2 depends on x, but no gradient can flow back: analytic 0 against numeric 2."""
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(GradcheckError, match=r"output element 0 with respect to input 0, element \(0,\): "
+                                             r"analytic 0 vs numeric 2 "):
+        gradcheck(lambda x: x.detach() * 2, x)
+    # torch skips an output that requires no grad when another one does, and passes this; we check it
+    assert gradcheck(lambda x: [x * 2, x.detach() * 2], x, raise_exception=False) is False
+    with pytest.raises(GradcheckError, match=r"with respect to input 0, element \(\): analytic 0 vs numeric 3 "):
+        gradcheck(lambda v: v.detach() * 3, [Value(2.0)])

@@ -7,6 +7,8 @@ For every input that requires grad, every element i of it, and every output elem
 
 and each pair must satisfy |analytic - numeric| <= atol + rtol * |numeric|. Works on Values and
 Tensors alike (float64 only: in float32 a finite difference has too few digits to mean anything).
+An output that requires no grad (built from no input that does) has analytic gradient 0, so its
+finite differences must be 0 too (within atol).
 """
 from __future__ import annotations
 
@@ -56,7 +58,11 @@ def _numeric(fn, inputs, node: Node, i: int, eps: float) -> np.ndarray:
 def _analytic(fn, inputs, checked) -> np.ndarray:
     """Rows: output elements; columns: the elements of the checked inputs, one after the other."""
     rows = []
+    width = sum(np.size(n.data) for n in checked)
     for out in _outputs(fn(*inputs)):
+        if not out.requires_grad:  # no graph to run backward on: every derivative is 0
+            rows += [np.zeros(width)] * np.size(out.data)
+            continue
         for j in range(np.size(out.data)):
             for node in checked:
                 node.zero_grad()
@@ -68,13 +74,17 @@ def _analytic(fn, inputs, checked) -> np.ndarray:
     return np.array(rows)
 
 
-def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3) -> bool:
-    """Check fn's analytic gradients with respect to `inputs` against finite differences.
+def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3, *,
+              raise_exception: bool = True) -> bool:
+    """Check fn's analytic gradients with respect to `inputs` (one Value or Tensor, or a sequence
+    of them) against finite differences.
 
     Returns True, or raises GradcheckError naming the input index, the element index, the output
-    element, and the analytic and numeric values. Inputs' `.grad` are left as they were.
+    element, and the analytic and numeric values; with raise_exception=False it returns False
+    instead, as torch.autograd.gradcheck does. Misuse (float32 inputs, no input that requires grad,
+    fn returning anything but Values or Tensors) raises either way. Inputs' `.grad` are left as they were.
     """
-    inputs = tuple(inputs)
+    inputs = (inputs,) if isinstance(inputs, Node) else tuple(inputs)
     for k, x in enumerate(inputs):
         if isinstance(x, Node) and np.asarray(x.data).dtype != np.float64:
             raise TypeError(f"gradcheck: input {k} is {np.asarray(x.data).dtype}; finite differences need float64")
@@ -95,6 +105,8 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
             a = analytic[:, column]
             bad = np.abs(a - numeric) > atol + rtol * np.abs(numeric)
             if bad.any():
+                if not raise_exception:
+                    return False
                 j = int(np.argmax(bad))
                 where = tuple(int(n) for n in np.unravel_index(i, np.shape(node.data)))
                 raise GradcheckError(
