@@ -45,6 +45,23 @@ def test_eval_one_at_a_time_matches_batch_eval():
     assert any(isinstance(m, nn.BatchNorm1d) and m.num_batches_tracked == 12 for m in model)
 
 
+
+def _shown(n, shown):
+    """The indices of the inputs one_at_a_time prints for a set of n inputs (input i is (i / 100, 0))."""
+    x = np.column_stack([np.arange(n) / 100, np.zeros(n)])
+    out = io.StringIO()
+    demo.one_at_a_time(demo.make_model(True, seed=0), x, np.zeros(n, dtype=np.int64), out, shown=shown)
+    return [round(float(a) * 100) for a in re.findall(r"^  input \(([+-][\d.]+), ", out.getvalue(), re.M)]
+
+
+def test_one_at_a_time_shows_the_number_asked_for_evenly_spaced():
+    indices = _shown(512, 5)
+    assert len(indices) == 5 and indices[0] == 0
+    assert set(np.diff(indices)) <= {102, 103}  # 512 / 5 = 102.4 apart
+    assert _shown(3, 5) == [0, 1, 2]  # fewer inputs than asked for: all of them
+    assert _shown(7, 1) == [0]
+
+
 def test_spirals_are_two_balanced_classes():
     x, y = demo.make_spirals(n_per_class=50, seed=3)
     assert x.shape == (100, 2) and np.bincount(y).tolist() == [50, 50]

@@ -293,6 +293,69 @@ def test_load_state_dict_errors_name_the_keys_and_shapes_and_change_nothing():
         np.testing.assert_array_equal(value, before[name])
 
 
+
+def test_load_state_dict_returns_the_missing_and_unexpected_keys_and_strict_false_loads_the_rest():
+    model = trained(mlp())
+    assert model.load_state_dict(model.state_dict()) == nn.IncompatibleKeys(missing_keys=[], unexpected_keys=[])
+    state = trained(mlp(seed=5), seed=1).state_dict()
+    del state["0.bias"], state["1.running_var"]
+    state.update({"zz": np.zeros(1), "1.extra": "not numbers, never read", "0.weight.grad": np.zeros((3, 2))})
+    with pytest.raises(ValueError, match=r"missing key\(s\) \['0.bias', '1.running_var'\], "
+                                         r"unexpected key\(s\) \['zz', '0.weight.grad', '1.extra'\]"):
+        model.load_state_dict(state)  # strict=True is the default
+    kept = {name: model.state_dict()[name] for name in ("0.bias", "1.running_var")}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    assert missing == ["0.bias", "1.running_var"]
+    assert unexpected == ["zz", "0.weight.grad", "1.extra"]  # module by module, as PyTorch lists them
+    for name, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, kept[name] if name in kept else state[name])
+
+
+def test_load_state_dict_not_strict_still_checks_shapes_and_numbers_and_changes_nothing():
+    model = trained(mlp())
+    before = model.state_dict()
+    state = {name: value + 1 for name, value in before.items() if name != "0.bias"}
+    state["3.weight"] = np.zeros((3, 1))
+    with pytest.raises(ValueError, match=r"Sequential.load_state_dict: '3.weight' has shape \(3, 1\) in the "
+                                         r"state_dict, but \(1, 3\) in the model"):
+        model.load_state_dict(state, strict=False)
+    state["3.weight"] = np.array([["a", "b", "c"]])
+    with pytest.raises(TypeError, match=r"'3.weight' must hold real numbers, got dtype <U1"):
+        model.load_state_dict(state, strict=False)
+    for name, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, before[name])
+
+
+def test_load_state_dict_wants_a_dict_and_a_bool_strict():
+    model = mlp()
+    with pytest.raises(TypeError, match=r"Sequential.load_state_dict: state_dict must be a dict of name -> array, "
+                                        r"got list"):
+        model.load_state_dict(list(model.state_dict().items()), strict=False)
+    with pytest.raises(TypeError, match=r"Sequential.load_state_dict: strict must be True or False, got 'False'"):
+        model.load_state_dict(model.state_dict(), strict="False")
+
+
+def test_load_state_dict_not_strict_reports_and_loads_what_torch_does():
+    torch = pytest.importorskip("torch", reason=TORCH)
+    theirs = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.BatchNorm1d(3), torch.nn.ReLU(),
+                                 torch.nn.Linear(3, 1)).double()
+    ours = mlp()
+    state = trained(mlp(seed=3)).state_dict()
+    del state["1.weight"], state["3.bias"]
+    state.update({"1.extra": np.zeros(2), "9.weight": np.zeros(1), "0.weight.grad": np.zeros((3, 2)),
+                  "top": np.zeros(1)})
+    result = theirs.load_state_dict(to_torch(torch, state), strict=False)
+    assert ours.load_state_dict(state, strict=False) == (result.missing_keys, result.unexpected_keys)
+    theirs_state = theirs.state_dict()
+    for name in ours.state_dict().keys() & state.keys():
+        np.testing.assert_array_equal(ours.state_dict()[name], theirs_state[name].numpy(), err_msg=name)
+    state["0.bias"] = np.zeros(4)  # a wrong shape is an error in both, strict or not
+    with pytest.raises(RuntimeError, match="size mismatch for 0.bias"):
+        theirs.load_state_dict(to_torch(torch, state), strict=False)
+    with pytest.raises(ValueError, match=r"'0.bias' has shape \(4,\) in the state_dict, but \(3,\) in the model"):
+        ours.load_state_dict(state, strict=False)
+
+
 # ---------------------------------------------------------------- BatchNorm: definition
 
 def test_batch_norm_starts_as_pytorch_does():

@@ -129,18 +129,21 @@ def _write_plot(results: dict, path: str, out) -> None:
 
 
 def one_at_a_time(model: nn.Sequential, x: np.ndarray, y: np.ndarray, out, shown: int = 5) -> None:
-    """eval(): every input alone (a batch of one), normalized with the running statistics."""
+    """eval(): every input alone (a batch of one), normalized with the running statistics. Prints
+    `shown` of them (all if there are fewer), evenly spaced through the set."""
     model.eval()
     bn = next(m for m in model if isinstance(m, nn.BatchNorm1d))
     out.write(f"\nIn eval(), one input at a time. The first BatchNorm1d normalizes with its running statistics "
               f"(after {bn.num_batches_tracked} batches), e.g. channel 0: mean {bn.running_mean[0]:+.4f}, "
               f"var {bn.running_var[0]:.4f}\n")
+    count = min(shown, len(x))
+    sample = {k * len(x) // count for k in range(count)}
     correct = 0
     with no_grad():
         for i in range(len(x)):
             logits = model(Tensor(x[i:i + 1])).data[0]
             correct += int(logits.argmax() == y[i])
-            if i % (len(x) // shown) == 0:
+            if i in sample:
                 out.write(f"  input ({x[i, 0]:+.2f}, {x[i, 1]:+.2f})  label {y[i]}  predicted {logits.argmax()}\n")
     single, batch = correct / len(x), accuracy(model, x, y)
     verdict = ("the same: in eval() an input's output does not depend on the rest of the batch" if single == batch

@@ -18,11 +18,20 @@ given `dtype=np.float32`: this is a teaching engine, and float64 is what finite-
 from __future__ import annotations
 
 import numbers
+from collections.abc import Mapping
+from typing import NamedTuple
 
 import numpy as np
 
 from . import functional as F
 from .tensor import Tensor
+
+
+class IncompatibleKeys(NamedTuple):
+    """What `load_state_dict` returns, as in PyTorch: the model's keys the state_dict lacks, and the
+    state_dict's keys the model has no place for. Both empty: every entry was loaded."""
+    missing_keys: list
+    unexpected_keys: list
 
 
 class Module:
@@ -127,22 +136,43 @@ class Module:
         """Every parameter and buffer, as {dotted name: numpy copy}. Keys and order match PyTorch's."""
         return {name: array.copy() for name, array in self._state()}
 
-    def load_state_dict(self, state_dict) -> None:
-        """Copy the arrays of `state_dict` into this module's parameters and buffers, in place.
+    def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
+        """Copy the arrays of `state_dict` into this module's parameters and buffers, in place, and
+        return IncompatibleKeys(missing_keys, unexpected_keys), as PyTorch does.
 
-        Every key must match (a missing or an unexpected key is a ValueError naming them) and every
-        shape too (ValueError naming the key and both shapes). Everything is checked before anything
-        is copied, so a failed load leaves the module as it was. Values may be numpy arrays, Tensors,
-        or anything numpy can read (a CPU torch state_dict works as is).
+        strict=True: every key must match (a missing or an unexpected key is a ValueError naming them).
+        strict=False: those keys are only listed in the result; the keys present are loaded and the
+        missing ones keep their values. Read that result: a state_dict whose keys all differ (each
+        prefixed "model.", say) loads nothing and raises nothing.
+        Either way, every key that is loaded must match in shape (ValueError naming the key and both
+        shapes) and hold real numbers (TypeError). Everything is checked before anything is copied,
+        so a failed load leaves the module as it was. Values may be numpy arrays, Tensors, or anything
+        numpy can read (a CPU torch state_dict works as is).
         """
         where = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"{where}: state_dict must be a dict of name -> array, got {type(state_dict).__name__}")
+        if not isinstance(strict, bool):
+            raise TypeError(f"{where}: strict must be True or False, got {strict!r}")
         state = dict(self._state())
+        modules = {name: index for index, (name, _) in enumerate(self.named_modules())}
+
+        def owner(key) -> int:
+            """The position of the module a key falls under (its longest dotted prefix naming a module,
+            else the root): PyTorch lists unexpected keys module by module, in this order."""
+            prefix = str(key).rpartition(".")[0]
+            while prefix not in modules:
+                prefix = prefix.rpartition(".")[0]
+            return modules[prefix]
+
         missing = [name for name in state if name not in state_dict]
-        unexpected = [name for name in state_dict if name not in state]
-        if missing or unexpected:
+        unexpected = sorted((name for name in state_dict if name not in state), key=owner)
+        if strict and (missing or unexpected):
             raise ValueError(f"{where}: missing key(s) {missing}, unexpected key(s) {unexpected}")
         values = {}
         for name, target in state.items():
+            if name not in state_dict:
+                continue
             value = state_dict[name]
             value = np.asarray(value.data if isinstance(value, Tensor) else value)
             if value.dtype.kind not in "biuf":
@@ -151,8 +181,9 @@ class Module:
                 raise ValueError(f"{where}: {name!r} has shape {value.shape} in the state_dict, "
                                  f"but {target.shape} in the model")
             values[name] = value
-        for name, target in state.items():
-            target[...] = values[name]
+        for name, value in values.items():
+            state[name][...] = value
+        return IncompatibleKeys(missing, unexpected)
 
     # ---- printing
 
