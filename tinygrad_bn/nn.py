@@ -155,18 +155,8 @@ class Module:
         if not isinstance(strict, bool):
             raise TypeError(f"{where}: strict must be True or False, got {strict!r}")
         state = dict(self._state())
-        modules = {name: index for index, (name, _) in enumerate(self.named_modules())}
-
-        def owner(key) -> int:
-            """The position of the module a key falls under (its longest dotted prefix naming a module,
-            else the root): PyTorch lists unexpected keys module by module, in this order."""
-            prefix = str(key).rpartition(".")[0]
-            while prefix not in modules:
-                prefix = prefix.rpartition(".")[0]
-            return modules[prefix]
-
         missing = [name for name in state if name not in state_dict]
-        unexpected = sorted((name for name in state_dict if name not in state), key=owner)
+        unexpected = [name for name in state_dict if name not in state]
         if strict and (missing or unexpected):
             raise ValueError(f"{where}: missing key(s) {missing}, unexpected key(s) {unexpected}")
         values = {}
