@@ -45,7 +45,6 @@ def test_eval_one_at_a_time_matches_batch_eval():
     assert any(isinstance(m, nn.BatchNorm1d) and m.num_batches_tracked == 12 for m in model)
 
 
-
 def _shown(n, shown):
     """The indices of the inputs one_at_a_time prints for a set of n inputs (input i is (i / 100, 0))."""
     x = np.column_stack([np.arange(n) / 100, np.zeros(n)])
