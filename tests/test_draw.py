@@ -7,7 +7,7 @@ import graphviz
 import numpy as np
 import pytest
 
-from tinygrad_bn import Tensor, Value, draw_graph, group, topological_order
+from tinygrad_bn import Function, Tensor, Value, draw_graph, group, topological_order
 from tinygrad_bn.examples import batch_norm_example, lecture_example
 from tinygrad_bn.functional import batch_norm
 
@@ -164,6 +164,32 @@ def test_collapse_of_two_groups_gives_two_numbered_nodes():
     loss = batch_norm(batch_norm(x).tanh()).sum()
     nodes = nodes_of(draw_graph(loss, collapse=("batch_norm",)).source)
     assert (nodes["g0"]["label"], nodes["g1"]["label"]) == ("batch_norm #1\\n7 ops", "batch_norm #2\\n7 ops")
+
+
+class Scale(Function):
+    """out = x * k + w (k a constant in the middle): three arguments, two of them nodes."""
+    @staticmethod
+    def forward(ctx, x, k, w):
+        return x * k + w
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * 2.0, None, grad
+
+
+def test_edges_into_an_op_whose_argument_order_matters_are_numbered():
+    a, b = Value(3.0, label="a"), Value(2.0, label="b")
+    out = (b - a) / (a ** b) + a * b + Scale.apply(a, 2.0, b)
+    source = draw_graph(out).source
+    ids = {node.label or node.op: f"n{i}" for i, node in enumerate(topological_order(out))}
+    numbered = {(tail, head): attrs.get("headlabel") for tail, head, attrs in edges_of(source)}
+    ops = {nodes_of(source)[head]["label"]: head for _, head in numbered if head.startswith("op")}
+    assert numbered[(ids["b"], ops["-"])] == "1" and numbered[(ids["a"], ops["-"])] == "2"  # b - a
+    assert numbered[(ids["a"], ops["**"])] == "1" and numbered[(ids["b"], ops["**"])] == "2"
+    assert numbered[(ids["Sub"], ops["/"])] == "1" and numbered[(ids["Pow"], ops["/"])] == "2"
+    assert numbered[(ids["a"], ops["Scale 2.0"])] == "1" and numbered[(ids["b"], ops["Scale 2.0"])] == "3"
+    assert numbered[(ids["a"], ops["*"])] is None and numbered[(ids["b"], ops["*"])] is None  # order does not matter
+    assert all(label is None for (tail, head), label in numbered.items() if nodes_of(source)[head]["label"] == "+")
 
 
 # ---------------------------------------------------------------- highlight

@@ -8,6 +8,7 @@ Python float, which numpy sees as a 0-d float64: `f64[]`.
     type_text(node)        "f64[256,64]", "f32[3]", "f64[]"
     summary_text(array)    "2.06" (one number), "[0.1, -2, 3]" (a few), "mean 0.01 std 1" (many)
     op_arguments(node)     [(None, parent), (None, 1e-05), ("axis", (0,))]: what the op was given
+    operands(node)         [(x, "1"), (y, "2")]: the nodes the op was given, numbered where order matters
 """
 from __future__ import annotations
 
@@ -136,6 +137,20 @@ def op_arguments(node: Node) -> list:
         named = parameter is not None and (has_default or not operand)
         arguments.append((parameter.name if named else None, x))
     return arguments
+
+
+ORDERLESS = ("Add", "Mul")  # ops whose two inputs can swap without changing anything
+
+
+def operands(node: Node) -> list:
+    """(parent, position) for each node the op that made `node` was given, in order. Where two or more
+    nodes go in and their order matters (a - b, a / b, a ** b, a @ b, a Function of your own),
+    position is "1", "2", ...: which argument of forward it is (counting constants too); otherwise "".
+    Numbers, not forward's parameter names: a node labelled "b" drawn as the parameter "a" would confuse."""
+    given = [(index, x) for index, x in enumerate(node.inputs) if isinstance(x, Node)]
+    if len(given) < 2 or node.op in ORDERLESS:
+        return [(x, "") for _, x in given]
+    return [(x, str(index + 1)) for index, x in given]
 
 
 def _same(x, default) -> bool:

@@ -10,7 +10,8 @@ What is drawn:
   tensor, mean and std of a big one). Parameters (leaves that require grad) are blue, the outputs
   green, other leaves grey;
 - one ellipse per op, between its inputs and its result, naming the op and its constants
-  (`+ 1e-05`, `Mean axis=(0,) keepdims=True`);
+  (`+ 1e-05`, `Mean axis=(0,) keepdims=True`); where two nodes go into an op whose order matters
+  (`-`, `/`, `**`, `@`, your own Function), each edge says which argument it is: 1, 2, ...;
 - the ops of a group (one batch norm) inside a cluster titled with the group's name;
   `collapse=("batch_norm",)` draws each such group as one box3d node whose results are the group's
   members that something outside it uses;
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 import graphviz
 
-from .describe import block_of, group_titles, is_parameter, number_text, op_arguments, \
+from .describe import block_of, group_titles, is_parameter, number_text, op_arguments, operands, \
     constant_text, outputs_of, summary_text, type_text
 from .graph import Node, topological_order
 from .render import Diagram
@@ -288,8 +289,8 @@ class _Writer:
                 continue
             if maker is node:
                 target = f"op{self.ids[node]}"
-                for parent in node.parents:
-                    self._input_edge(dot, parent, target, cut_edges)
+                for parent, name in operands(node):
+                    self._input_edge(dot, parent, target, cut_edges, name)
                 dot.edge(target, f"n{self.ids[node]}", **self._style(self._fed_from_path(node)))
             else:
                 dot.edge(f"g{self.group_ids[maker]}", f"n{self.ids[node]}", **self._style(node in self.path))
@@ -302,11 +303,13 @@ class _Writer:
             for target in dict.fromkeys(cut_edges):
                 dot.edge("cut", target, style="dashed")
 
-    def _input_edge(self, dot, parent, target, cut_edges):
+    def _input_edge(self, dot, parent, target, cut_edges, name=""):
+        """An edge into an op (or a group), labelled with the operand's position where order matters."""
         if parent in self.plan.cut:
             cut_edges.append(target)
         else:
-            dot.edge(f"n{self.ids[parent]}", target, **self._style(parent in self.path))
+            label = {"headlabel": name, "labelfontsize": "9", "labelfontcolor": "gray30"} if name else {}
+            dot.edge(f"n{self.ids[parent]}", target, **label, **self._style(parent in self.path))
 
 
 def _downstream(marked: list, consumers: dict) -> set:
