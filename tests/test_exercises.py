@@ -110,6 +110,27 @@ def test_a_gradient_of_the_wrong_shape_in_part_a_of_exercise_4_is_a_mistake_and_
     assert (part_a.status, part_b.status) == (WRONG, PASSING)
 
 
+def test_a_batch_gradient_left_unsummed_in_part_b_of_exercise_4_is_a_mistake(tmp_path):
+    """The engine would sum dbngain of shape (n, C) down to (1, C) by itself (unbroadcast): the checker
+    refuses it, since that sum is what the exercise is about."""
+    text = solved_text(4).replace("return dhprebn, (g * bnraw).sum(0, keepdims=True), g.sum(0, keepdims=True), None",
+                                  "return dhprebn, g * bnraw, g, None")
+    verdict = check_text(4, text, tmp_path)
+    assert verdict.status == WRONG
+    assert verdict.message == ("part B (closed form): exercise 4: BatchNormClosedForm.backward returned a gradient "
+                               "of shape (5, 3) for input 1 (bngain), which has shape (1, 3): a gradient has the "
+                               "shape of its input, so sum over the batch axis where the input was broadcast")
+
+
+def test_a_batch_gradient_left_unsummed_in_exercise_5_is_a_mistake(tmp_path):
+    text = solved_text(5).replace("(grad * ctx.x_hat).sum(0), grad.sum(0), None, None, None",
+                                  "grad * ctx.x_hat, grad.sum(0), None, None, None")
+    verdict = check_text(5, text, tmp_path)
+    assert verdict.status == WRONG
+    assert verdict.message.startswith("BatchNormEval: exercise 5: BatchNormEval.backward returned a gradient of shape "
+                                      "(1, 3) for input 1 (gamma), which has shape (3,)")
+
+
 def test_exercise_1_reports_each_op_on_its_own(tmp_path):
     text = (STUBS / exercise(1).filename).read_text().replace(
         'raise NotImplementedError("exercise 1: Mul.backward is not written yet")', "return grad * b, grad * a")
@@ -126,12 +147,37 @@ def test_a_gradient_of_the_wrong_shape_is_named_in_exercise_2(tmp_path):
                                       "shape (2, 3, 4) and an input of shape (1, 4); it must return exactly (1, 4)")
 
 
+def test_a_wrong_unbroadcast_is_blamed_in_exercise_2_not_the_given_function(tmp_path):
+    text = solved_text(2).replace("return grad.sum(axis=ones, keepdims=True)",
+                                  "return grad.sum(axis=ones, keepdims=True) * 0.5")
+    verdict = check_text(2, text, tmp_path)
+    assert verdict.status == WRONG
+    sender = verdict.report.culprits[0]
+    assert (f"{sender.op} is given and right; its backward sends each input unbroadcast(gradient of shape "
+            f"{sender.shape}, {verdict.report.first_bad.shape}), so your unbroadcast returns the wrong sums "
+            f"for that pair of shapes") in verdict.message
+
+
+@pytest.mark.parametrize("mistake, hint", [
+    ("ctx.gamma, ctx.r = gamma, 1 / np.sqrt(running_var)", "divide x - running_mean by sqrt(running_var + eps)"),
+    ("ctx.gamma, ctx.r = gamma, 1 / (running_var + eps)", "divide x - running_mean by sqrt(running_var + eps)"),
+])
+def test_exercise_5_says_which_part_of_the_eval_forward_is_off(mistake, hint, tmp_path):
+    text = solved_text(5)
+    assert "ctx.gamma, ctx.r = gamma, 1 / np.sqrt(running_var + eps)" in text
+    verdict = check_text(5, text.replace("ctx.gamma, ctx.r = gamma, 1 / np.sqrt(running_var + eps)", mistake), tmp_path)
+    assert verdict.status == WRONG
+    assert "x = running_mean + sqrt(running_var + eps) must give gamma + beta" in verdict.message
+    assert hint in verdict.message
+
+
 def test_eval_with_batch_statistics_is_wrong_in_exercise_5(tmp_path):
     text = solved_text(5).replace("ctx.x_hat = (x - running_mean) * ctx.r",
                                   "ctx.x_hat = (x - x.mean(0)) * ctx.r")
     verdict = check_text(5, text, tmp_path)
     assert verdict.status == WRONG
     assert "x = running_mean must give beta" in verdict.message
+    assert "subtract running_mean (not the batch's mean)" in verdict.message
 
 
 def test_a_biased_running_variance_is_wrong_in_exercise_5(tmp_path):

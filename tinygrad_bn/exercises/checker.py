@@ -136,6 +136,25 @@ def _leaf(rng, shape, label, low=None, high=None):
     return Tensor(data, requires_grad=True, label=label)
 
 
+def _exact_shapes(fn, exercise_number: int):
+    """fn, with a backward that must return each gradient in its input's shape. The engine would sum a
+    gradient of the output's shape down to (1, C) or (C,) by itself (unbroadcast, as PyTorch does),
+    which would hide the very reduction over the batch these exercises are about."""
+    class Exact(fn):
+        @staticmethod
+        def backward(ctx, grad):
+            grads = fn.backward(ctx, grad)
+            for index, (x, g) in enumerate(zip(ctx, grads if isinstance(grads, tuple) else (grads,))):
+                if isinstance(x, Tensor) and g is not None and np.shape(g) != x.shape:
+                    raise Mistake(f"exercise {exercise_number}: {fn.__name__}.backward returned a gradient of shape "
+                                  f"{np.shape(g)} for input {index} ({x.label or 'unnamed'}), which has shape "
+                                  f"{x.shape}: a gradient has the shape of its input, so sum over the batch "
+                                  f"axis where the input was broadcast")
+            return grads
+    Exact.__name__ = Exact.__qualname__ = fn.__name__  # diagrams and messages name the student's class
+    return Exact
+
+
 def _loss(out, rng):
     """sum(out * w) for fixed random weights w: every element of out gets a different gradient."""
     return (out * rng.normal(size=out.shape)).sum()
@@ -189,7 +208,13 @@ def _ex2_graph(name, m):
     u = _named(m.BroadcastAdd.apply(z, d), "(x + b) * c + d")
     v = _named(m.BroadcastMul.apply(s, u), "s * u")
     out = _named(m.BroadcastMul.apply(v, k), "s * u * k")
-    return _graded(name, _loss(out, rng))
+    result = _graded(name, _loss(out, rng))
+    if result.status == WRONG and result.report.culprits:  # the given Functions only call unbroadcast
+        wrong, sender = result.report.first_bad, result.report.culprits[0]
+        result.message += (f"\n\n{sender.op} is given and right; its backward sends each input "
+                           f"unbroadcast(gradient of shape {sender.shape}, {wrong.shape}), so your unbroadcast "
+                           f"returns the wrong sums for that pair of shapes")
+    return result
 
 
 # ---------------------------------------------------------------- exercise 3: mean and var
@@ -257,7 +282,7 @@ def _ex4_steps(name, m):
 def _ex4_closed_form(name, m):
     rng = np.random.default_rng(40)
     hprebn, bngain, bnbias = _ex4_inputs(rng, n=5, channels=3)
-    out = _named(m.BatchNormClosedForm.apply(hprebn, bngain, bnbias, 1e-5), "hpreact")
+    out = _named(_exact_shapes(m.BatchNormClosedForm, 4).apply(hprebn, bngain, bnbias, 1e-5), "hpreact")
     return _graded(name, _loss(out, rng))
 
 
@@ -297,8 +322,10 @@ def _ex5_eval(name, m):
     gamma, beta = _leaf(rng, (channels,), "gamma", 0.5, 1.5), _leaf(rng, (channels,), "beta", -0.5, 0.5)
     mean, var = rng.normal(size=channels), rng.uniform(0.5, 2.0, size=channels)
 
+    batch_norm_eval = _exact_shapes(m.BatchNormEval, 5)
+
     def run(x):
-        out = m.BatchNormEval.apply(x, gamma, beta, mean.copy(), var.copy(), eps)
+        out = batch_norm_eval.apply(x, gamma, beta, mean.copy(), var.copy(), eps)
         if out.shape != x.shape:
             raise Mistake(f"exercise 5: BatchNormEval returned shape {out.shape} for input of shape {x.shape}")
         return _named(out, "y")
@@ -306,12 +333,13 @@ def _ex5_eval(name, m):
     special = np.stack([mean, mean + np.sqrt(var + eps)])
     x = np.concatenate([special, rng.normal(size=(3, channels)) * 2])
     y = run(Tensor(x)).data
-    for row, what, expected in ((0, "x = running_mean", beta.data), (1, "x = running_mean + sqrt(running_var + eps)",
-                                                                       gamma.data + beta.data)):
+    rows = [("x = running_mean", "beta", beta.data, "subtract running_mean (not the batch's mean)"),
+            ("x = running_mean + sqrt(running_var + eps)", "gamma + beta", gamma.data + beta.data,
+             "divide x - running_mean by sqrt(running_var + eps): the running variance, eps inside the square root")]
+    for row, (what, should, expected, hint) in enumerate(rows):
         if not np.allclose(y[row], expected, rtol=1e-9, atol=1e-9):
-            return _Part(name, WRONG, f"in eval, {what} must give {'beta' if row == 0 else 'gamma + beta'} "
-                                      f"{np.round(expected, 6)}, got {np.round(y[row], 6)}: normalize with the "
-                                      f"running statistics, not the batch's")
+            return _Part(name, WRONG, f"in eval, {what} must give {should} {np.round(expected, 6)}, "
+                                      f"got {np.round(y[row], 6)}: {hint}")
     for row in range(len(x)):
         alone = run(Tensor(x[row:row + 1])).data[0]
         if not np.allclose(alone, y[row], rtol=1e-9, atol=1e-12):

@@ -57,7 +57,8 @@ class Div(Function):
 
 
 class Pow(Function):
-    """out = a ** b;   d out/d a = b * a**(b-1),   d out/d b = a**b * ln(a)  (a > 0 in the checks)"""
+    """out = a ** b;   d out/d a = b * a**(b-1),   d out/d b = a**b * ln(a)
+    (ln(a) needs a > 0, which holds where b is a node; with a plain-number b, a may be negative)"""
     @staticmethod
     def forward(ctx, a, b):
         out = a ** b
