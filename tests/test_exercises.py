@@ -243,6 +243,14 @@ def test_check_without_the_file_says_how_to_start(tmp_path, capsys):
     assert f"`tinygrad-bn exercises init {tmp_path}`" in capsys.readouterr().err
 
 
+def test_check_from_inside_the_exercise_directory_says_to_add_dir_dot(tmp_path, capsys, monkeypatch):
+    write_solution(3, tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert main(["exercises", "check", "3"]) == 2  # the default --dir is ./exercises
+    assert f"there is {exercise(3).filename} here: add `--dir .`" in capsys.readouterr().err
+    assert main(["exercises", "check", "3", "--dir", "."]) == 0
+
+
 def test_an_unknown_exercise_number_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["exercises", "check", "9"])

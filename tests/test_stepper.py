@@ -164,6 +164,26 @@ def test_enter_advances_and_q_quits(capsys, monkeypatch):
     assert out.count("[Enter] next step, q quit:") == 3
 
 
+def test_after_the_last_step_there_is_no_prompt(capsys, monkeypatch):
+    steps = len(list(backward_steps(example_graph("bn"))))
+    monkeypatch.setattr("sys.stdin", FakeTerminal("\n" * (steps + 5)))
+    assert main(["step", "bn"]) == 0
+    out = capsys.readouterr().out
+    assert len(headers(out)) == steps
+    assert out.count("[Enter] next step, q quit:") == steps - 1
+
+
+def test_ctrl_c_ends_a_walk_without_a_traceback(capsys, monkeypatch):
+    def interrupted(prompt):
+        raise KeyboardInterrupt
+    monkeypatch.setattr("sys.stdin", FakeTerminal(""))
+    monkeypatch.setattr("builtins.input", interrupted)
+    assert main(["step", "lecture"]) == 130
+    captured = capsys.readouterr()
+    assert len(headers(captured.out)) == 1
+    assert captured.err == "\ntinygrad-bn: interrupted\n"
+
+
 def test_svg_dir_writes_one_diagram_per_step_with_the_step_node_marked(tmp_path, capsys):
     target = tmp_path / "steps"
     assert main(["step", "bn", "--all", "--svg-dir", str(target)]) == 0

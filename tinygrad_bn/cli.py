@@ -42,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `tinygrad-bn step bn --all | head -3`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the flush at exit cannot fail again
         return 0
+    except KeyboardInterrupt:  # Ctrl-C: the usual way out of a walk or a demo, not a crash to show a traceback of
+        print("\ntinygrad-bn: interrupted", file=sys.stderr)
+        return 130  # the shell's code for a program stopped by Ctrl-C (128 + SIGINT)
     return code
 
 

@@ -123,7 +123,7 @@ def run(args) -> int:
                 views.append(view)
                 continue
             print(view.text + "\n", flush=True)
-            if interactive and _quit_asked():
+            if interactive and view.number < view.total and _quit_asked():  # no prompt after the last step
                 break
         if args.html is not None:
             title = "Backprop, step by step: " + ("the lecture's batch norm" if args.example == "lecture"

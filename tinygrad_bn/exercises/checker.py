@@ -48,6 +48,9 @@ def check(number: int, directory) -> Verdict:
     ex = exercise(number)
     path = Path(directory) / ex.filename
     if not path.is_file():
+        if Path(ex.filename).is_file() and Path(directory).resolve() != Path.cwd():
+            raise FileNotFoundError(f"exercises: no {path}, but there is {ex.filename} here: "
+                                    f"add `--dir .` to check the copy in this directory")
         raise FileNotFoundError(f"exercises: no {path}; copy the exercises there first with "
                                 f"`tinygrad-bn exercises init {directory}`")
     try:
