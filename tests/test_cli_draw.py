@@ -38,6 +38,8 @@ def test_draw_bn_takes_layout_format_collapse_and_no_grad(tmp_path):
     assert "grad" not in source
     assert main(["draw", "bn", "--layout", "1d-seq", "-o", str(path), "--rankdir", "TB"]) == 0
     assert "f64[2,3,4]" in path.read_text() and "rankdir=TB" in path.read_text()
+    assert main(["draw", "bn", "-o", str(path), "--rankdir", "tb"]) == 0  # either case
+    assert "rankdir=TB" in path.read_text()
 
 
 def test_the_default_path_is_example_dot_format(tmp_path, monkeypatch):

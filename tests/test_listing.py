@@ -327,6 +327,11 @@ def test_an_inner_group_stays_one_block_inside_an_outer_one():
     assert inner == list(range(inner[0], inner[0] + 3))
 
 
+def test_show_grad_must_be_a_bool_as_in_draw_graph():
+    with pytest.raises(TypeError, match=r"^format_graph: show_grad must be True or False, got 'yes'"):
+        format_graph(Value(1.0) * 2, show_grad="yes")
+
+
 def test_topological_order_rejects_what_is_not_a_node():
     with pytest.raises(TypeError, match="topological_order: expected a Value or Tensor"):
         topological_order([Value(1.0), "x"])

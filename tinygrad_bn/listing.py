@@ -28,7 +28,10 @@ from .graph import Node, topological_order
 
 def format_graph(output, *, show_grad: bool = False) -> str:
     """The graph that `output` (a node or a list of nodes) depends on, one line per node."""
-    order = topological_order(outputs_of(output, "format_graph"))
+    outputs = outputs_of(output, "format_graph")
+    if not isinstance(show_grad, bool):
+        raise TypeError(f"format_graph: show_grad must be True or False, got {show_grad!r}")
+    order = topological_order(outputs)
     ids = {node: index for index, node in enumerate(order)}
     titles = group_titles(order)
     lines, block = [], None
