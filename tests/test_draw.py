@@ -192,6 +192,40 @@ def test_edges_into_an_op_whose_argument_order_matters_are_numbered():
     assert all(label is None for (tail, head), label in numbered.items() if nodes_of(source)[head]["label"] == "+")
 
 
+def nested_layer():
+    """A batch norm (its own group) inside a group "layer" of the user's, then a loss outside both."""
+    rng = np.random.default_rng(7)
+    x = Tensor(rng.normal(size=(4, 3)), requires_grad=True, label="x")
+    with group("layer"):
+        h = batch_norm(x * 2) * 3
+    loss = (h * rng.normal(size=(4, 3))).sum()
+    loss.backward()
+    return loss
+
+
+def test_a_group_inside_another_is_a_cluster_inside_its_cluster():
+    source = draw_graph(nested_layer()).source
+    outer = source.index('label=layer')
+    inner = source.index('label=batch_norm')
+    assert source.count("subgraph cluster_") == 2 and outer < inner
+    assert "\t\tsubgraph cluster_1 {" in source  # the inner subgraph is written inside the outer one
+
+
+def test_collapsing_the_outer_group_swallows_the_inner_one_and_draws_no_cycle():
+    source = draw_graph(nested_layer(), collapse="layer").source
+    nodes, edges = nodes_of(source), edges_of(source)
+    assert "subgraph cluster_" not in source
+    assert [n for n, a in nodes.items() if a.get("shape") == "box3d"] == ["g0"]
+    assert nodes["g0"]["label"] == "layer\\n9 ops"  # x * 2, the 7 ops of batch norm, * 3
+    assert all(b != "g0" for a, b, _ in edges if a != "n0")  # only x goes in: nothing comes back
+
+
+def test_collapsing_the_inner_group_draws_it_inside_the_outer_cluster():
+    source = draw_graph(nested_layer(), collapse="batch_norm").source
+    layer = source[source.index("subgraph cluster_0 {"):source.index("\n\t}", source.index("subgraph cluster_0 {"))]
+    assert "g0 [label=\"batch_norm\\n7 ops\"" in layer
+
+
 # ---------------------------------------------------------------- highlight
 
 def test_highlight_marks_the_node_red_and_its_path_to_the_output_orange():

@@ -327,6 +327,20 @@ def test_an_inner_group_stays_one_block_inside_an_outer_one():
     assert inner == list(range(inner[0], inner[0] + 3))
 
 
+def test_a_group_opened_inside_another_is_listed_inside_it_and_its_leaves_come_before_the_outer_block():
+    x, gamma, beta = Value(3.0, label="x"), Value(2.0, label="gamma"), Value(0.5, label="beta")
+    with group("layer") as layer:
+        h = x * 2
+        with group("inner") as inner:
+            h = h * gamma + beta  # gamma and beta are first used in here
+        h = h.tanh()
+    assert (inner.parent, layer.parent) == (layer, None) and inner.lineage() == [layer, inner]
+    lines = format_graph(h + 1).splitlines()
+    assert [line.split(" :")[0] for line in lines[:3]] == ["%0 x", "%1 gamma", "%2 beta"]  # then one layer block
+    assert [line.split(" :")[0] for line in lines[3:]] == [
+        "layer {", "  %3", "  inner {", "    %4", "    %5", "  }", "  %6", "}", "%7"]
+
+
 def test_show_grad_must_be_a_bool_as_in_draw_graph():
     with pytest.raises(TypeError, match=r"^format_graph: show_grad must be True or False, got 'yes'"):
         format_graph(Value(1.0) * 2, show_grad="yes")

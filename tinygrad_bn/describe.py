@@ -71,9 +71,16 @@ def block_of(node: Node) -> Group | None:
     return None if node.is_leaf else node.group
 
 
+def blocks_of(node: Node) -> list:
+    """The groups a node is drawn and listed inside, outermost first ([] for none): block_of(node)
+    and the groups it was opened in (Group.lineage)."""
+    block = block_of(node)
+    return [] if block is None else block.lineage()
+
+
 def group_titles(order: list) -> dict:
     """Group -> title: its name, numbered `batch_norm #2` when a name occurs more than once."""
-    groups = list(dict.fromkeys(g for g in map(block_of, order) if g is not None))
+    groups = list(dict.fromkeys(g for node in order for g in blocks_of(node)))
     counts, seen = {}, {}
     for g in groups:
         counts[g.name] = counts.get(g.name, 0) + 1

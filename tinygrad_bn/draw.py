@@ -27,9 +27,11 @@ g0 the first collapsed group), never id(), so the same graph gives the same text
 """
 from __future__ import annotations
 
+import itertools
+
 import graphviz
 
-from .describe import block_of, group_titles, is_parameter, number_text, op_arguments, operands, \
+from .describe import blocks_of, group_titles, is_parameter, number_text, op_arguments, operands, \
     constant_text, outputs_of, summary_text, type_text
 from .graph import Node, topological_order
 from .render import Diagram
@@ -130,32 +132,37 @@ class _Plan:
         for node in order:
             for parent in node.parents:
                 self.consumers.setdefault(parent, []).append(node)
-        self.members = {}  # collapsed group -> its members, in order
+        self.members = {}  # collapsed group -> its members (those of groups inside it too), in order
         for node in order:
-            if block_of(node) in collapsed:
-                self.members.setdefault(block_of(node), []).append(node)
+            if self.collapsed_into(node) is not None:
+                self.members.setdefault(self.collapsed_into(node), []).append(node)
         self.shown = [node for node in order if self._shown(node)]
         self.cut = set()  # nodes (and collapsed groups) left out by truncate()
         self.size = len(self.shown) + sum(1 for node in self.shown if self.own_op(node)) + len(self.members)
 
+    def collapsed_into(self, node):
+        """The collapsed group that stands for the node (the outermost, when groups nest), or None."""
+        return next((g for g in blocks_of(node) if g in self.collapsed), None)
+
     def _shown(self, node) -> bool:
         """Does the node get a box? Inside a collapsed group only the results it hands out do."""
-        g = block_of(node)
-        if g not in self.collapsed:
+        g = self.collapsed_into(node)
+        if g is None:
             return True
-        return node in self.outputs or any(block_of(c) is not g for c in self.consumers.get(node, ()))
+        return node in self.outputs or any(self.collapsed_into(c) is not g for c in self.consumers.get(node, ()))
 
     def own_op(self, node) -> bool:
         """Does the node's op get its own ellipse (not a leaf, not made inside a collapsed group)?"""
-        return not node.is_leaf and block_of(node) not in self.collapsed
+        return not node.is_leaf and self.collapsed_into(node) is None
 
     def drawn(self, node) -> bool:
         """Is the node on the drawing: as its own box, or inside a collapsed group that is drawn?"""
-        return node in self.shown or block_of(node) in self.members
+        return node in self.shown or self.collapsed_into(node) in self.members
 
     def maker(self, node):
         """The unit drawn as making `node`: its own op (the node), a collapsed group, or None for a leaf."""
-        return block_of(node) if block_of(node) in self.collapsed else None if node.is_leaf else node
+        g = self.collapsed_into(node)
+        return g if g is not None else None if node.is_leaf else node
 
     def sources(self, unit) -> list:
         """The boxes feeding a unit: the parents of a node's op, or every outside input of a group."""
@@ -211,25 +218,32 @@ class _Writer:
             dot.attr(label=graphviz.nohtml(_escape("\n".join(notes))), labelloc="t")
         if self.plan.size > QUICK_LAYOUT:  # cap dot's network-simplex passes: seconds, not minutes
             dot.attr(nslimit="1", nslimit1="1")
-        shown = self.plan.shown
-        blocks = {}
-        for node in shown:
-            g = block_of(node)
-            if g is not None and g not in self.plan.collapsed:
-                blocks.setdefault(g, []).append(node)
-        for node in shown:
-            if block_of(node) is None or block_of(node) in self.plan.collapsed:
-                self._node(dot, node)
-        for index, (g, nodes) in enumerate(blocks.items()):
-            with dot.subgraph(name=f"cluster_{index}") as cluster:
-                cluster.attr(label=graphviz.nohtml(_escape(self.titles[g])), style="rounded,dashed",
-                             color="gray40", fontname="Helvetica")
-                for node in nodes:
-                    self._node(cluster, node)
-        for g, members in self.plan.members.items():
-            self._group(dot, g, members)
+        inside, placed = {}, set()  # a group (None: the top) -> the boxes and groups drawn directly in it
+        for unit in [*self.plan.shown, *self.plan.members]:  # the boxes, then the collapsed groups
+            # the groups it is drawn in, outermost first; a collapsed group's results sit beside its box3d
+            group = self.plan.collapsed_into(unit) if isinstance(unit, Node) else unit
+            chain = blocks_of(unit) if group is None else group.lineage()[:-1]
+            for outer, inner in zip([None, *chain], [*chain, unit]):
+                if id(inner) not in placed:
+                    placed.add(id(inner))
+                    inside.setdefault(outer, []).append(inner)
+        self._contents(dot, None, inside, itertools.count())
         self._edges(dot)
         return dot
+
+    def _contents(self, dot, block, inside: dict, clusters):
+        """Draw what lies directly in `block` (None: the whole graph): boxes, collapsed groups, and a
+        cluster for each group inside it, recursively (a batch norm inside your "layer 1" group)."""
+        for unit in inside.get(block, ()):
+            if isinstance(unit, Node):
+                self._node(dot, unit)
+            elif unit in self.plan.members:
+                self._group(dot, unit, self.plan.members[unit])
+            else:
+                with dot.subgraph(name=f"cluster_{next(clusters)}") as cluster:
+                    cluster.attr(label=graphviz.nohtml(_escape(self.titles[unit])), style="rounded,dashed",
+                                 color="gray40", fontname="Helvetica")
+                    self._contents(cluster, unit, inside, clusters)
 
     # ---- shapes
 

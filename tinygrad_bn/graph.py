@@ -53,14 +53,16 @@ class Group:
 
     Each `with group(name):` block makes a new Group, so two batch norms are two clusters, told
     apart in a debugger by `number`, which counts groups in creation order. Inside the block, every
-    node an op creates has `.group` set to it; blocks nest, and the previous group is restored on exit.
+    node an op creates has `.group` set to it. Blocks nest: a group opened inside another has it as
+    its `parent` (a batch norm inside your `with group("layer 1"):`), and the diagram draws the inner
+    cluster inside the outer one; on exit the parent is the current group again.
     """
     _count = itertools.count()
 
     def __init__(self, name: str):
         self.name = name
         self.number = next(Group._count)
-        self._previous, self._open = None, False
+        self.parent, self._open = None, False
 
     def __repr__(self):
         return f"Group({self.name!r}, number={self.number})"
@@ -69,12 +71,19 @@ class Group:
         global _current_group
         if self._open:
             raise RuntimeError(f"{self!r} is already open: each `with group(name):` makes a new Group")
-        self._previous, _current_group, self._open = _current_group, self, True
+        self.parent, _current_group, self._open = _current_group, self, True
         return self
 
     def __exit__(self, *error) -> None:
         global _current_group
-        _current_group, self._open = self._previous, False
+        _current_group, self._open = self.parent, False
+
+    def lineage(self) -> list:
+        """The groups this one is inside, outermost first, then itself: [layer 1, batch_norm]."""
+        groups = [self]
+        while groups[-1].parent is not None and groups[-1].parent not in groups:
+            groups.append(groups[-1].parent)
+        return groups[::-1]
 
 
 _current_group: Group | None = None
@@ -180,10 +189,10 @@ def topological_order(output) -> list:
 
     Ops come in the order they were created (`_seq`): an op's inputs always exist before it, so that
     order is valid, and the ops of one `with group(...)` block were created together, so a group is
-    one block. Each leaf comes just before the first op that uses it, or before the block of the
-    first group that uses it. backward_steps walks this list from the end: backprop undoes the ops
-    in the reverse of the order they were done (PyTorch's engine orders its work by such sequence
-    numbers too). No recursion, so a 100,000-deep chain is fine.
+    one block (with any group opened inside it, one block within it). Each leaf comes just before
+    the first op that uses it, or before the outermost block of the first group that uses it.
+    backward_steps walks this list from the end: backprop undoes the ops in the reverse of the order
+    they were done (PyTorch's engine orders its work by such sequence numbers too). No recursion, so a 100,000-deep chain is fine.
     """
     outputs = (output,) if isinstance(output, Node) else tuple(output)
     for node in outputs:
@@ -200,13 +209,13 @@ def topological_order(output) -> list:
                     seen.add(parent)
                     stack.append(parent)
     ops.sort(key=_creation)
-    members = {}  # group -> its ops, so the first one can place the leaves of all of them
+    members = {}  # outermost group -> its ops (inner groups' too): the first one places the leaves of all
     for op in ops:
         if op.group is not None:
-            members.setdefault(op.group, []).append(op)
+            members.setdefault(op.group.lineage()[0], []).append(op)
     order, placed = [], set()
     for op in ops:
-        for user in (members.pop(op.group, ()) if op.group is not None else (op,)):
+        for user in (members.pop(op.group.lineage()[0], ()) if op.group is not None else (op,)):
             for parent in user._inputs:
                 if isinstance(parent, Node) and parent._fn is None and parent not in placed:
                     placed.add(parent)

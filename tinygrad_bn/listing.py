@@ -14,14 +14,15 @@ A line reads `%id label : type = Op arguments`: `%id` is the node's place in the
 (the same id the diagrams show), arguments are other nodes' ids and the op's constants (`Add %5
 1e-05`, `axis=(0,)`). A leaf shows its number when it holds one, else `param` (it requires grad)
 or `input`. A node holding one number (a Value) gets it as a comment: `# 10`; `show_grad=True` adds
-each gradient. The members of a group (one batch norm) are indented under a `name {` header.
+each gradient. The members of a group (one batch norm) are indented under a `name {` header, a
+group opened inside another one level further.
 
 The order is `topological_order`, the order the backward pass walks backwards: read the listing
 from the bottom up beside a debugger stepping through `backward()` and the lines come in step order.
 """
 from __future__ import annotations
 
-from .describe import block_of, constant_text, group_titles, holds_one_number, number_text, op_arguments, \
+from .describe import blocks_of, constant_text, group_titles, holds_one_number, number_text, op_arguments, \
     outputs_of, summary_text, type_text
 from .graph import Node, topological_order
 
@@ -34,17 +35,17 @@ def format_graph(output, *, show_grad: bool = False) -> str:
     order = topological_order(outputs)
     ids = {node: index for index, node in enumerate(order)}
     titles = group_titles(order)
-    lines, block = [], None
+    lines, open_blocks = [], []  # the blocks the last line is inside, outermost first
     for node in order:
-        if block_of(node) is not block:
-            if block is not None:
-                lines.append("}")
-            block = block_of(node)
-            if block is not None:
-                lines.append(f"{titles[block]} {{")
-        lines.append(("  " if block is not None else "") + node_line(node, ids, show_grad))
-    if block is not None:
-        lines.append("}")
+        blocks = blocks_of(node)
+        same = 0
+        while same < min(len(blocks), len(open_blocks)) and blocks[same] is open_blocks[same]:
+            same += 1
+        lines += ["  " * depth + "}" for depth in reversed(range(same, len(open_blocks)))]
+        lines += ["  " * depth + f"{titles[blocks[depth]]} {{" for depth in range(same, len(blocks))]
+        open_blocks = blocks
+        lines.append("  " * len(blocks) + node_line(node, ids, show_grad))
+    lines += ["  " * depth + "}" for depth in reversed(range(len(open_blocks)))]
     return "\n".join(lines)
 
 
