@@ -293,6 +293,8 @@ def test_a_highlighted_node_left_out_by_max_nodes_is_named_in_the_title():
                       flags=re.M).group(1)
     assert "the highlighted %14 is among them: a larger max_nodes shows it" in title  # near is drawn: not named
     assert "highlighted" not in draw_graph(loss, max_nodes=12, highlight=near).source
+    both = draw_graph(loss, max_nodes=12, highlight=[order[14], order[15]]).source
+    assert "the highlighted %14, %15 are among them: a larger max_nodes shows them" in both
 
 
 def test_a_graph_of_thousands_of_nodes_collapses_within_max_nodes():

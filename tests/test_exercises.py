@@ -110,6 +110,15 @@ def test_a_gradient_of_the_wrong_shape_in_part_a_of_exercise_4_is_a_mistake_and_
     assert (part_a.status, part_b.status) == (WRONG, PASSING)
 
 
+def test_a_list_of_gradients_gets_the_engines_message_in_exercise_4(tmp_path):
+    right = "return dhprebn, (g * bnraw).sum(0, keepdims=True), g.sum(0, keepdims=True), None"
+    text = solved_text(4)
+    assert right in text
+    verdict = check_text(4, text.replace(right, "return [" + right[len("return "):] + "]"), tmp_path)
+    assert verdict.status == WRONG
+    assert "BatchNormClosedForm.backward returned 1 gradient(s), expected 4" in verdict.message
+
+
 def test_exercise_1_reports_each_op_on_its_own(tmp_path):
     text = (STUBS / exercise(1).filename).read_text().replace(
         'raise NotImplementedError("exercise 1: Mul.backward is not written yet")', "return grad * b, grad * a")
@@ -151,17 +160,23 @@ def test_a_wrong_unbroadcast_is_blamed_in_exercise_2_not_the_given_function(tmp_
             f"for that pair of shapes") in verdict.message
 
 
-@pytest.mark.parametrize("mistake, hint", [
-    ("ctx.gamma, ctx.r = gamma, 1 / np.sqrt(running_var)", "divide x - running_mean by sqrt(running_var + eps)"),
-    ("ctx.gamma, ctx.r = gamma, 1 / (running_var + eps)", "divide x - running_mean by sqrt(running_var + eps)"),
+R = "ctx.gamma, ctx.r = gamma, 1 / np.sqrt(running_var + eps)"
+SCALE = ("must give gamma + beta", "so the scale is off: multiply x - running_mean by gamma / sqrt(running_var + eps)")
+
+
+@pytest.mark.parametrize("right, wrong, expected", [
+    (R, "ctx.gamma, ctx.r = gamma, 1 / np.sqrt(running_var)", SCALE),          # eps forgotten
+    (R, "ctx.gamma, ctx.r = gamma, 1 / (running_var + eps)", SCALE),           # the square root forgotten
+    ("return gamma * ctx.x_hat + beta", "return ctx.x_hat + beta", SCALE),     # gamma forgotten
+    ("return gamma * ctx.x_hat + beta", "return gamma * ctx.x_hat",            # beta forgotten
+     ("x = running_mean must give beta", "subtract running_mean (not the batch's mean), then add beta")),
 ])
-def test_exercise_5_says_which_part_of_the_eval_forward_is_off(mistake, hint, tmp_path):
+def test_exercise_5_says_which_part_of_the_eval_forward_is_off(right, wrong, expected, tmp_path):
     text = solved_text(5)
-    assert "ctx.gamma, ctx.r = gamma, 1 / np.sqrt(running_var + eps)" in text
-    verdict = check_text(5, text.replace("ctx.gamma, ctx.r = gamma, 1 / np.sqrt(running_var + eps)", mistake), tmp_path)
+    assert right in text
+    verdict = check_text(5, text.replace(right, wrong), tmp_path)
     assert verdict.status == WRONG
-    assert "x = running_mean + sqrt(running_var + eps) must give gamma + beta" in verdict.message
-    assert hint in verdict.message
+    assert all(part in verdict.message for part in expected), verdict.message
 
 
 def test_eval_with_batch_statistics_is_wrong_in_exercise_5(tmp_path):
@@ -170,7 +185,7 @@ def test_eval_with_batch_statistics_is_wrong_in_exercise_5(tmp_path):
     verdict = check_text(5, text, tmp_path)
     assert verdict.status == WRONG
     assert "x = running_mean must give beta" in verdict.message
-    assert "subtract running_mean (not the batch's mean)" in verdict.message
+    assert "subtract running_mean (not the batch's mean), then add beta" in verdict.message
 
 
 def test_a_biased_running_variance_is_wrong_in_exercise_5(tmp_path):

@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pytest
 
-from tinygrad_bn import Function, GradcheckError, Tensor, Value, gradcheck
+from tinygrad_bn import Function, GradcheckError, Tensor, Value, gradcheck, no_grad
 
 
 def test_the_hand_written_oracle_is_right_on_a_known_gradient(central_difference):
@@ -185,3 +185,11 @@ def test_an_output_cut_from_its_input_fails_since_its_finite_differences_are_not
     assert gradcheck(lambda x: [x * 2, x.detach() * 2], x, raise_exception=False) is False
     with pytest.raises(GradcheckError, match=r"with respect to input 0, element \(\): analytic 0 vs numeric 3 "):
         gradcheck(lambda v: v.detach() * 3, [Value(2.0)])
+
+
+def test_under_no_grad_gradcheck_says_so_even_with_raise_exception_false():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    with no_grad():
+        for raising in (True, False):
+            with pytest.raises(RuntimeError, match=r"^gradcheck: called under no_grad\(\), where no graph is recorded"):
+                gradcheck(lambda x: x * x, x, raise_exception=raising)

@@ -261,6 +261,19 @@ def test_a_group_open_inside_itself_is_refused_and_the_outer_one_still_closes():
         assert (x * 3).group is block
 
 
+def test_a_group_reopened_inside_another_group_is_refused():
+    """Its nodes are drawn inside the group it was first opened in: reopening it elsewhere would move them."""
+    block = group("bn")
+    with group("layer"):
+        with block:
+            pass
+    with pytest.raises(RuntimeError, match=r"^Group\('bn', number=\d+\) was opened inside Group\('layer', "
+                                           r"number=\d+\), not None: reopen it there, or make a new group"):
+        with block:
+            pass
+    assert block.parent.name == "layer"
+
+
 # ---------------------------------------------------------------- deep chains
 # (that a dropped graph, a 100,000-deep chain too, is freed without cycles or a crash: test_memory.py)
 

@@ -274,11 +274,13 @@ def check_valid(outputs, order):
 
 
 def blocks_of(order):
-    """group -> the positions of its non-leaf members in the order."""
+    """group -> the positions of its non-leaf members in the order (an outer group's include those of
+    the groups opened inside it)."""
     found = {}
     for i, node in enumerate(order):
         if node.group is not None and not node.is_leaf:
-            found.setdefault(node.group, []).append(i)
+            for g in node.group.lineage():
+                found.setdefault(g, []).append(i)
     return found
 
 
@@ -293,10 +295,12 @@ def test_topological_order_is_valid_and_groups_are_contiguous(program):
 
 
 @given(programs(nested=True))
-def test_topological_order_stays_valid_with_nested_groups(program):
+def test_topological_order_stays_valid_with_nested_groups_each_one_block(program):
     outputs = build(program)
     order = topological_order(outputs)
     check_valid(outputs, order)
+    for g, positions in blocks_of(order).items():  # an outer group with its inner ones: one block
+        assert positions == list(range(positions[0], positions[0] + len(positions))), g
     assert topological_order(outputs) == order
 
 

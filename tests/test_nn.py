@@ -293,7 +293,6 @@ def test_load_state_dict_errors_name_the_keys_and_shapes_and_change_nothing():
         np.testing.assert_array_equal(value, before[name])
 
 
-
 def test_load_state_dict_returns_the_missing_and_unexpected_keys_and_strict_false_loads_the_rest():
     model = trained(mlp())
     assert model.load_state_dict(model.state_dict()) == nn.IncompatibleKeys(missing_keys=[], unexpected_keys=[])

@@ -422,3 +422,32 @@ def test_sigmoid_keeps_float32():
     reference = np.exp(-np.abs(x.data.astype(np.float64)))
     reference = np.where(x.data >= 0, 1, reference) / (1 + reference)
     np.testing.assert_allclose(out.data, reference, rtol=1e-6, atol=0)
+
+
+def test_pow_at_zero_warns_only_where_numpy_would(recwarn):
+    """The masked 0 * inf places give 0 quietly; a log of a negative base still warns, as numpy does."""
+    x = Tensor(np.array([0.0, 0.0, 2.0]), requires_grad=True)
+    y = Tensor(np.array([0.0, 2.0, 1.0]), requires_grad=True)
+    (x ** y).sum().backward()
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+    a, b = Value(-2.0), Value(2.0)
+    with pytest.warns(RuntimeWarning, match="invalid value encountered in log"):
+        (a ** b).backward()
+    assert np.isnan(b.grad)
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda t: t.transpose(True, False), TypeError, r"^Transpose: axes must be ints, got \(True, False\)"),
+    (lambda t: t.transpose(0, 1.0), TypeError, r"^Transpose: axes must be ints, got \(0, 1\.0\)"),
+    (lambda t: t.permute((0, 1, True)), TypeError, r"^Transpose: axes must be ints"),
+])
+def test_transpose_and_permute_refuse_axes_that_are_not_ints(call, error, message):
+    with pytest.raises(error, match=message):
+        call(Tensor(np.ones((2, 3, 4))))
+
+
+def test_a_numpy_integer_is_an_axis_for_transpose_and_permute():
+    t = Tensor(np.arange(6.0).reshape(2, 3))
+    assert t.permute(np.int64(1), np.int64(0)).shape == (3, 2)
+    assert t.transpose(np.int64(0), np.int64(1)).shape == (3, 2)
+    assert Tensor(np.arange(3.0)).permute(np.int64(0)).shape == (3,)

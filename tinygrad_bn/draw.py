@@ -74,7 +74,8 @@ def draw_graph(output, *, show_grad: bool = True, rankdir: str = "LR", collapse=
         notes.append(f"showing the {plan.size:,} shapes nearest the output; {plan.hidden_count:,} nodes not drawn")
         cut = [f"%{order.index(node)}" for node in marked if not plan.drawn(node)]
         if cut:
-            notes.append(f"the highlighted {', '.join(cut)} is among them: a larger max_nodes shows it")
+            notes.append(f"the highlighted {', '.join(cut)} {'is' if len(cut) == 1 else 'are'} among them: "
+                         f"a larger max_nodes shows {'it' if len(cut) == 1 else 'them'}")
     return _Writer(plan, titles, show_grad, marked, rankdir).diagram(notes)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .graph import Node, no_grad
+from .graph import Node, is_grad_enabled, no_grad
 
 
 class GradcheckError(ValueError):
@@ -84,6 +84,9 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
     instead, as torch.autograd.gradcheck does. Misuse (float32 inputs, no input that requires grad,
     fn returning anything but Values or Tensors) raises either way. Inputs' `.grad` are left as they were.
     """
+    if not is_grad_enabled():
+        raise RuntimeError("gradcheck: called under no_grad(), where no graph is recorded: there is no analytic "
+                           "gradient to check")
     inputs = (inputs,) if isinstance(inputs, Node) else tuple(inputs)
     for k, x in enumerate(inputs):
         if isinstance(x, Node) and np.asarray(x.data).dtype != np.float64:

@@ -62,7 +62,7 @@ class Group:
     def __init__(self, name: str):
         self.name = name
         self.number = next(Group._count)
-        self.parent, self._open = None, False
+        self.parent, self._open, self._opened = None, False, False
 
     def __repr__(self):
         return f"Group({self.name!r}, number={self.number})"
@@ -71,7 +71,10 @@ class Group:
         global _current_group
         if self._open:
             raise RuntimeError(f"{self!r} is already open: each `with group(name):` makes a new Group")
-        self.parent, _current_group, self._open = _current_group, self, True
+        if self._opened and self.parent is not _current_group:  # its nodes' place would change
+            raise RuntimeError(f"{self!r} was opened inside {self.parent!r}, not {_current_group!r}: reopen it "
+                               f"there, or make a new group")
+        self.parent, _current_group, self._open, self._opened = _current_group, self, True, True
         return self
 
     def __exit__(self, *error) -> None:

@@ -91,13 +91,11 @@ class Pow(Function):
             elif type(b) in (int, float):
                 grad_a = a ** (b - 1) if b != 0 else out * 0.0  # has the output's shape: the two
                 grad_a *= b                                      # products can be in place
-            else:  # an array of exponents
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    grad_a = np.where(b == 0, 0.0, b * a ** (b - 1))
+            else:  # an array of exponents: where one is 0, the base is taken as 1 (then b * 1**-1 = 0)
+                grad_a = b * np.where(b == 0, 1.0, a) ** (b - 1)
             grad_a *= grad  # (for a float, each product is a new float)
-        if ctx.needs_input_grad[1]:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                grad_b = grad * np.where((a == 0) & (b >= 0), 0.0, out * np.log(a))
+        if ctx.needs_input_grad[1]:  # where a = 0 and b >= 0, log(1) = 0 stands in for log(0)
+            grad_b = grad * out * np.log(np.where((a == 0) & (b >= 0), 1.0, a))
         return grad_a, grad_b
 
 
@@ -199,13 +197,17 @@ class Sqrt(Function):
 
 # ---------------------------------------------------------------- reductions (Tensor engine)
 
+def is_axis(a) -> bool:
+    """An int (Python's or numpy's), but not a bool: True is an int to Python, not an axis (numpy agrees)."""
+    return isinstance(a, (int, np.integer)) and not isinstance(a, bool)
+
+
 def _normalize_axis(axis, ndim):
     """axis (None, an int or a tuple, negatives allowed) as a sorted tuple of non-negative axes."""
     if axis is None:
         return tuple(range(ndim))
     axes = (axis,) if isinstance(axis, (int, np.integer)) else axis
-    if not isinstance(axes, (tuple, list)) or not all([isinstance(a, (int, np.integer)) and not isinstance(a, bool)
-                                                       for a in axes]):  # True is an int to Python, not an axis
+    if not isinstance(axes, (tuple, list)) or not all([is_axis(a) for a in axes]):
         raise TypeError(f"axis must be None, an int or a tuple of ints, got {axis!r}")
     normalized = []
     for a in axes:
@@ -346,6 +348,8 @@ class Transpose(Function):
 
 
 def _permutation(axes, ndim):
+    if not all(is_axis(a) for a in axes):
+        raise TypeError(f"axes must be ints, got {tuple(axes)!r}")
     axes = tuple(a % ndim if -ndim <= a < ndim else a for a in axes)
     if sorted(axes) != list(range(ndim)):
         raise ValueError(f"axes {axes} are not a permutation of the {ndim} axes")

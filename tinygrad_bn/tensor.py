@@ -155,13 +155,13 @@ class Tensor(Operators, Node):
     def transpose(self, *axes):
         """x.transpose(0, 1) swaps two axes, as in PyTorch. x.transpose() reverses them all (x.T), and
         x.transpose(2, 0, 1) or x.transpose((2, 0, 1)) permutes them, as numpy does (x.permute in PyTorch)."""
-        if len(axes) == 2 and all(isinstance(a, (int, np.integer)) for a in axes):
+        if len(axes) == 2 and all(ops.is_axis(a) for a in axes):
             axes = _swap(axes, self.shape)
         return self.permute(*axes) if axes else ops.Transpose.apply(self, None)
 
     def permute(self, *axes):
         """The axes in a new order: x.permute(2, 0, 1) or x.permute((2, 0, 1)), as in PyTorch."""
-        return ops.Transpose.apply(self, axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else axes)
+        return ops.Transpose.apply(self, axes[0] if len(axes) == 1 and not ops.is_axis(axes[0]) else axes)
 
     @property
     def T(self):

@@ -147,7 +147,9 @@ def _exact_shapes(fn, exercise_number: int):
         @staticmethod
         def backward(ctx, grad):
             grads = fn.backward(ctx, grad)
-            for index, (x, g) in enumerate(zip(ctx, grads if isinstance(grads, tuple) else (grads,))):
+            if type(grads) is not tuple:  # a list, or one gradient for several inputs: the engine says so
+                return grads
+            for index, (x, g) in enumerate(zip(ctx, grads)):
                 if isinstance(x, Tensor) and g is not None and np.shape(g) != x.shape:
                     raise Mistake(f"exercise {exercise_number}: {fn.__name__}.backward returned a gradient of shape "
                                   f"{np.shape(g)} for input {index} ({x.label or 'unnamed'}), which has shape "
@@ -336,9 +338,11 @@ def _ex5_eval(name, m):
     special = np.stack([mean, mean + np.sqrt(var + eps)])
     x = np.concatenate([special, rng.normal(size=(3, channels)) * 2])
     y = run(Tensor(x)).data
-    rows = [("x = running_mean", "beta", beta.data, "subtract running_mean (not the batch's mean)"),
-            ("x = running_mean + sqrt(running_var + eps)", "gamma + beta", gamma.data + beta.data,
-             "divide x - running_mean by sqrt(running_var + eps): the running variance, eps inside the square root")]
+    rows = [("x = running_mean", "beta", beta.data,  # centering and the shift: x - running_mean is 0 here
+             "y = gamma * (x - running_mean) * r + beta: subtract running_mean (not the batch's mean), then add beta"),
+            ("x = running_mean + sqrt(running_var + eps)", "gamma + beta", gamma.data + beta.data,  # then the scale
+             "centering and beta are right here, so the scale is off: multiply x - running_mean by "
+             "gamma / sqrt(running_var + eps) (the running variance, eps inside the square root)")]
     for row, (what, should, expected, hint) in enumerate(rows):
         if not np.allclose(y[row], expected, rtol=1e-9, atol=1e-9):
             return _Part(name, WRONG, f"in eval, {what} must give {should} {np.round(expected, 6)}, "
