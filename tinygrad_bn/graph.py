@@ -55,8 +55,7 @@ class Group:
     apart in a debugger by `number`, which counts groups in creation order. Inside the block, every
     node an op creates has `.group` set to it. Blocks nest: a group opened inside another has it as
     its `parent` (a batch norm inside your `with group("layer 1"):`), and the diagram draws the inner
-    cluster inside the outer one; on exit the parent is the current group again. `outermost` is the
-    group at the top of that nesting (the group itself when it is not nested).
+    cluster inside the outer one; on exit the parent is the current group again.
     """
     _count = itertools.count()
 
@@ -64,7 +63,7 @@ class Group:
         self.name = name
         self.number = next(Group._count)
         self.parent, self._open, self._opened = None, False, False
-        self.outermost = self  # the outermost group this one is inside (itself at the top): one block of the order
+        self._outer = None  # the outermost group this one is inside; None when it is at the top itself
 
     def __repr__(self):
         return f"Group({self.name!r}, number={self.number})"
@@ -77,12 +76,18 @@ class Group:
             raise RuntimeError(f"{self!r} was opened inside {self.parent!r}, not {_current_group!r}: reopen it "
                                f"there, or make a new group")
         self.parent, _current_group, self._open, self._opened = _current_group, self, True, True
-        self.outermost = self if self.parent is None else self.parent.outermost
+        self._outer = None if self.parent is None else self.parent.outermost
         return self
 
     def __exit__(self, *error) -> None:
         global _current_group
         _current_group, self._open = self.parent, False
+
+    @property
+    def outermost(self) -> Group:
+        """The group at the top of the nesting this one is in (itself when it is not nested). Kept as
+        None for itself, not as a reference to itself: a group must not be a reference cycle."""
+        return self if self._outer is None else self._outer
 
     def lineage(self) -> list:
         """The groups this one is inside, outermost first, then itself: [layer 1, batch_norm]."""
@@ -218,10 +223,10 @@ def topological_order(output) -> list:
     members = {}  # outermost group -> its ops (inner groups' too): the first one places the leaves of all
     for op in ops:
         if op.group is not None:
-            members.setdefault(op.group.outermost, []).append(op)
+            members.setdefault(op.group._outer or op.group, []).append(op)  # Group.outermost, inlined
     order, placed = [], set()
     for op in ops:
-        for user in (members.pop(op.group.outermost, ()) if op.group is not None else (op,)):
+        for user in (members.pop(op.group._outer or op.group, ()) if op.group is not None else (op,)):
             for parent in user._inputs:
                 if isinstance(parent, Node) and parent._fn is None and parent not in placed:
                     placed.add(parent)
