@@ -297,6 +297,13 @@ def test_a_highlighted_node_left_out_by_max_nodes_is_named_in_the_title():
     assert "the highlighted %14, %15 are among them: a larger max_nodes shows them" in both
 
 
+def test_one_node_left_out_is_one_node_in_the_title():
+    x = Value(1.0, label="x")
+    y = (x * 2 + x) * 3  # leaves x, and three ops
+    title = re.search(r'^\tlabel="(.*)"', draw_graph(y, max_nodes=6).source, flags=re.M).group(1)
+    assert title.endswith("; 1 node not drawn")
+
+
 def test_a_graph_of_thousands_of_nodes_collapses_within_max_nodes():
     x = Tensor(np.random.default_rng(3).normal(size=(3, 2)), requires_grad=True)
     h = x

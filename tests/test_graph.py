@@ -268,7 +268,7 @@ def test_a_group_reopened_inside_another_group_is_refused():
         with block:
             pass
     with pytest.raises(RuntimeError, match=r"^Group\('bn', number=\d+\) was opened inside Group\('layer', "
-                                           r"number=\d+\), not None: reopen it there, or make a new group"):
+                                           r"number=\d+\), not at the top: reopen it there, or make a new group"):
         with block:
             pass
     assert block.parent.name == "layer"

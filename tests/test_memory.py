@@ -85,15 +85,17 @@ def _value_graph():
 
 
 def _tensor_graph():
-    """A batch of Tensor ops (matmul, broadcasting, reductions, reshapes) inside a group, and backward."""
+    """A batch of Tensor ops (matmul, broadcasting, reductions, reshapes) inside groups (one nested in
+    the other: a group knows its parent), and backward."""
     rng = np.random.default_rng(0)
     x = Tensor(rng.normal(size=(8, 3)), requires_grad=True, label="x")
     w = Tensor(rng.normal(size=(3, 4)), requires_grad=True, label="w")
     b = Tensor(rng.normal(size=(4,)), requires_grad=True, label="b")
-    with group("normalize"):
+    with group("layer"):
         h = x @ w + b
-        centered = h - h.mean(axis=0, keepdims=True)
-        normalized = centered / (h.var(axis=0, keepdims=True) + 1e-5).sqrt()
+        with group("normalize"):
+            centered = h - h.mean(axis=0, keepdims=True)
+            normalized = centered / (h.var(axis=0, keepdims=True) + 1e-5).sqrt()
     y = normalized.tanh() + normalized.relu() * 2 + normalized.sigmoid() - (h * h + 1).log() + (-h).exp()
     y = y.reshape(4, 8).T.transpose() ** 2 / 3
     out = y.max(axis=1).sum() + y.sum(axis=(0, 1)) + (w.T @ x.T).mean()

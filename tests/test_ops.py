@@ -440,6 +440,7 @@ def test_pow_at_zero_warns_only_where_numpy_would(recwarn):
     (lambda t: t.transpose(True, False), TypeError, r"^Transpose: axes must be ints, got \(True, False\)"),
     (lambda t: t.transpose(0, 1.0), TypeError, r"^Transpose: axes must be ints, got \(0, 1\.0\)"),
     (lambda t: t.permute((0, 1, True)), TypeError, r"^Transpose: axes must be ints"),
+    (lambda t: t.permute(True), TypeError, r"^Transpose: axes must be ints, got \(True,\)"),
 ])
 def test_transpose_and_permute_refuse_axes_that_are_not_ints(call, error, message):
     with pytest.raises(error, match=message):

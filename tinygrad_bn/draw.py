@@ -71,7 +71,7 @@ def draw_graph(output, *, show_grad: bool = True, rankdir: str = "LR", collapse=
         notes.append(f"{len(order):,} nodes: {before:,} shapes > max_nodes={max_nodes}, so every group is collapsed")
     if plan.size > max_nodes:
         plan.truncate(max_nodes)
-        notes.append(f"showing the {plan.size:,} shapes nearest the output; {plan.hidden_count:,} nodes not drawn")
+        notes.append(f"showing the {plan.size:,} shapes nearest the output; {_nodes(plan.hidden_count)} not drawn")
         cut = [f"%{order.index(node)}" for node in marked if not plan.drawn(node)]
         if cut:
             notes.append(f"the highlighted {', '.join(cut)} {'is' if len(cut) == 1 else 'are'} among them: "
@@ -313,7 +313,7 @@ class _Writer:
             for parent in plan.sources(g):
                 self._input_edge(dot, parent, f"g{self.group_ids[g]}", cut_edges)
         if plan.cut:
-            dot.node("cut", graphviz.nohtml(f"... {plan.hidden_count:,} nodes not drawn"), shape="note",
+            dot.node("cut", graphviz.nohtml(f"... {_nodes(plan.hidden_count)} not drawn"), shape="note",
                      fillcolor=CUT, fontname="Helvetica")
             for target in dict.fromkeys(cut_edges):
                 dot.edge("cut", target, style="dashed")
@@ -325,6 +325,10 @@ class _Writer:
         else:
             label = {"headlabel": name, "labelfontsize": "9", "labelfontcolor": "gray30"} if name else {}
             dot.edge(f"n{self.ids[parent]}", target, **label, **self._style(parent in self.path))
+
+
+def _nodes(count: int) -> str:
+    return f"{count:,} node" + ("" if count == 1 else "s")
 
 
 def _downstream(marked: list, consumers: dict) -> set:

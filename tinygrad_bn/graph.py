@@ -73,8 +73,10 @@ class Group:
         if self._open:
             raise RuntimeError(f"{self!r} is already open: each `with group(name):` makes a new Group")
         if self._opened and self.parent is not _current_group:  # its nodes' place would change
-            raise RuntimeError(f"{self!r} was opened inside {self.parent!r}, not {_current_group!r}: reopen it "
-                               f"there, or make a new group")
+            where = {None: "at the top"}
+            raise RuntimeError(f"{self!r} was opened {where.get(self.parent, f'inside {self.parent!r}')}, not "
+                               f"{where.get(_current_group, f'inside {_current_group!r}')}: reopen it there, "
+                               f"or make a new group")
         self.parent, _current_group, self._open, self._opened = _current_group, self, True, True
         self._outer = None if self.parent is None else self.parent.outermost
         return self
@@ -200,7 +202,7 @@ def topological_order(output) -> list:
 
     Ops come in the order they were created (`_seq`): an op's inputs always exist before it, so that
     order is valid, and the ops of one `with group(...)` block were created together, so a group is
-    one block (with any group opened inside it, one block within it). Each leaf comes just before
+    one block per `with` (with any group opened inside it, one block within it). Each leaf comes just before
     the first op that uses it, or before the outermost block of the first group that uses it.
     backward_steps walks this list from the end: backprop undoes the ops in the reverse of the order
     they were done (PyTorch's engine orders its work by such sequence numbers too). No recursion, so a 100,000-deep chain is fine.

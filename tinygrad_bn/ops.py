@@ -348,6 +348,7 @@ class Transpose(Function):
 
 
 def _permutation(axes, ndim):
+    axes = tuple(axes) if np.iterable(axes) else (axes,)
     if not all(is_axis(a) for a in axes):
         raise TypeError(f"axes must be ints, got {tuple(axes)!r}")
     axes = tuple(a % ndim if -ndim <= a < ndim else a for a in axes)

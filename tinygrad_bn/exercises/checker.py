@@ -147,9 +147,9 @@ def _exact_shapes(fn, exercise_number: int):
         @staticmethod
         def backward(ctx, grad):
             grads = fn.backward(ctx, grad)
-            if type(grads) is not tuple:  # a list, or one gradient for several inputs: the engine says so
-                return grads
-            for index, (x, g) in enumerate(zip(ctx, grads)):
+            if type(grads) is not tuple and len(ctx) > 1:  # a list, or one gradient for several inputs:
+                return grads                                # the engine's own message says what is wrong
+            for index, (x, g) in enumerate(zip(ctx, grads if type(grads) is tuple else (grads,))):
                 if isinstance(x, Tensor) and g is not None and np.shape(g) != x.shape:
                     raise Mistake(f"exercise {exercise_number}: {fn.__name__}.backward returned a gradient of shape "
                                   f"{np.shape(g)} for input {index} ({x.label or 'unnamed'}), which has shape "
