@@ -70,6 +70,22 @@ def test_a_planted_mistake_is_caught_and_the_wrong_node_named(number, tmp_path, 
         assert f"grad {number_text(row.got)}" in diagram.read_text().replace("&#45;", "-")
 
 
+def test_a_wrong_step_of_part_a_is_drawn_with_the_gradient_the_student_derived(tmp_path):
+    write_solution(4, tmp_path, mistake=True)
+    verdict = check(4, tmp_path)
+    wrong = verdict.report.first_bad
+    assert wrong.label == "bndiff" and wrong.grad is not None
+    assert float(verdict.report.row(wrong).got) in wrong.grad  # the student's value, on the diagram's box
+
+
+def test_the_checkers_own_loss_nodes_are_labelled_as_its_own(tmp_path):
+    write_solution(3, tmp_path, mistake=True)
+    rows = check(3, tmp_path).report.rows
+    unlabelled = [r.name for r in rows if r.node.label is None and not r.node.is_leaf]
+    assert [r for r in rows if (r.node.label or "").startswith("(checker)")]
+    assert not unlabelled, unlabelled
+
+
 def red_node_titles(svg):
     blocks = re.findall(r'<g id="[^"]*" class="node">\s*<title>([^<]*)</title>(.*?)</g>', svg, re.S)
     return [title for title, body in blocks if 'stroke="red"' in body]

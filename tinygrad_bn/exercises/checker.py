@@ -101,6 +101,9 @@ def _graded(name, output, **kwargs) -> _Part:
         return _Part(name, PASSING, report.verdict(), report, output)
     if "grads" not in kwargs:
         output.backward()  # so that the diagram of the mistake shows the gradients the student's code gives
+    else:  # the gradients derived by hand: the diagram shows those
+        for node, grad in kwargs["grads"].items():
+            node.grad = np.asarray(grad, dtype=node.data.dtype)
     return _Part(name, WRONG, f"{report.verdict()}\n\n{report.table()}", report, output)
 
 
@@ -161,8 +164,9 @@ def _exact_shapes(fn, exercise_number: int):
 
 
 def _loss(out, rng):
-    """sum(out * w) for fixed random weights w: every element of out gets a different gradient."""
-    return (out * rng.normal(size=out.shape)).sum()
+    """sum(out * w) for fixed random weights w: every element of out gets a different gradient. Its
+    nodes are labelled as the checker's, so that a student reading the table can tell them from their own."""
+    return _named(_named(out * rng.normal(size=out.shape), "(checker) out * w").sum(), "(checker) loss")
 
 
 # ---------------------------------------------------------------- exercise 1: mul, div, pow on Values
@@ -232,14 +236,17 @@ def _ex3_graph(name, m):
     rng = np.random.default_rng(3)
     x, y = _leaf(rng, (4, 3), "x"), _leaf(rng, (2, 3, 2), "y")
     terms = [
-        _loss(x - _named(m.Mean.apply(x, 0, True), "x.mean(0, keepdims)"), rng),
+        _loss(_named(x - _named(m.Mean.apply(x, 0, True), "x.mean(0, keepdims)"), "x - x.mean(0, keepdims)"), rng),
         _loss(_named(m.Var.apply(x, 1, False), "x.var(1)"), rng),
-        _named(m.Mean.apply(x, None, False), "x.mean()") * 0.7,
+        _named(_named(m.Mean.apply(x, None, False), "x.mean()") * 0.7, "(checker) x.mean() * 0.7"),
         _loss(_named(m.Var.apply(x, (0, 1), True), "x.var((0, 1), keepdims)"), rng),
         _loss(_named(m.Var.apply(y, (0, 2), True), "y.var((0, 2), keepdims)"), rng),
         _loss(_named(m.Mean.apply(y, 2, False), "y.mean(2)"), rng),
     ]
-    return _graded(name, sum(terms[1:], terms[0]))
+    total = terms[0]
+    for term in terms[1:]:
+        total = _named(total + term, "(checker) loss")
+    return _graded(name, total)
 
 
 # ---------------------------------------------------------------- exercise 4: batch norm by hand
