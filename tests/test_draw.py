@@ -297,6 +297,16 @@ def test_a_highlighted_node_left_out_by_max_nodes_is_named_in_the_title():
     assert "the highlighted %14, %15 are among them: a larger max_nodes shows them" in both
 
 
+def test_by_default_the_lecture_is_drawn_whole_and_a_long_chain_is_cut_to_a_slides_worth():
+    assert "not drawn" not in draw_graph(lecture_example()).source
+    x = Value(0.5)
+    y = x
+    for _ in range(1000):
+        y = (y * 1.0001).tanh()
+    source = draw_graph(y).source
+    assert "not drawn" in source and len(nodes_of(source)) <= 150
+
+
 def test_one_node_left_out_is_one_node_in_the_title():
     x = Value(1.0, label="x")
     y = (x * 2 + x) * 3  # leaves x, and three ops

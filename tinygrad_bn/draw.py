@@ -36,7 +36,7 @@ from .describe import blocks_of, group_titles, is_parameter, number_text, op_arg
 from .graph import Node, topological_order
 from .render import Diagram
 
-MAX_NODES = 500
+MAX_NODES = 150  # shapes: the lecture's batch norm (118) fits; 500 drew a chain 58,000 points wide
 QUICK_LAYOUT = 200  # beyond this many shapes, ask dot for a quicker, rougher layout
 RANKDIRS = ("LR", "TB", "RL", "BT")
 
