@@ -134,16 +134,19 @@ class _Plan:
             for parent in node.parents:
                 self.consumers.setdefault(parent, []).append(node)
         self.members = {}  # collapsed group -> its members (those of groups inside it too), in order
-        for node in order:
-            if self.collapsed_into(node) is not None:
-                self.members.setdefault(self.collapsed_into(node), []).append(node)
+        self._into = {}  # member -> the collapsed group that stands for it (the outermost, when groups nest)
+        for node in order if collapsed else ():
+            g = next((g for g in blocks_of(node) if g in collapsed), None)
+            if g is not None:
+                self._into[node] = g
+                self.members.setdefault(g, []).append(node)
         self.shown = [node for node in order if self._shown(node)]
         self.cut = set()  # nodes (and collapsed groups) left out by truncate()
         self.size = len(self.shown) + sum(1 for node in self.shown if self.own_op(node)) + len(self.members)
 
     def collapsed_into(self, node):
         """The collapsed group that stands for the node (the outermost, when groups nest), or None."""
-        return next((g for g in blocks_of(node) if g in self.collapsed), None)
+        return self._into.get(node)
 
     def _shown(self, node) -> bool:
         """Does the node get a box? Inside a collapsed group only the results it hands out do."""

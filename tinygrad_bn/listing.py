@@ -22,7 +22,7 @@ from the bottom up beside a debugger stepping through `backward()` and the lines
 """
 from __future__ import annotations
 
-from .describe import blocks_of, constant_text, group_titles, holds_one_number, number_text, op_arguments, \
+from .describe import block_of, blocks_of, constant_text, group_titles, holds_one_number, number_text, op_arguments, \
     outputs_of, summary_text, type_text
 from .graph import Node, topological_order
 
@@ -35,16 +35,18 @@ def format_graph(output, *, show_grad: bool = False) -> str:
     order = topological_order(outputs)
     ids = {node: index for index, node in enumerate(order)}
     titles = group_titles(order)
-    lines, open_blocks = [], []  # the blocks the last line is inside, outermost first
+    lines, block, open_blocks = [], None, []  # the last line's group, and the blocks it is in, outermost first
     for node in order:
-        blocks = blocks_of(node)
-        same = 0
-        while same < min(len(blocks), len(open_blocks)) and blocks[same] is open_blocks[same]:
-            same += 1
-        lines += ["  " * depth + "}" for depth in reversed(range(same, len(open_blocks)))]
-        lines += ["  " * depth + f"{titles[blocks[depth]]} {{" for depth in range(same, len(blocks))]
-        open_blocks = blocks
-        lines.append("  " * len(blocks) + node_line(node, ids, show_grad))
+        if block_of(node) is not block:  # blocks close and open only where the group changes
+            block = block_of(node)
+            blocks = blocks_of(node)
+            same = 0
+            while same < min(len(blocks), len(open_blocks)) and blocks[same] is open_blocks[same]:
+                same += 1
+            lines += ["  " * depth + "}" for depth in reversed(range(same, len(open_blocks)))]
+            lines += ["  " * depth + f"{titles[blocks[depth]]} {{" for depth in range(same, len(blocks))]
+            open_blocks = blocks
+        lines.append("  " * len(open_blocks) + node_line(node, ids, show_grad))
     lines += ["  " * depth + "}" for depth in reversed(range(len(open_blocks)))]
     return "\n".join(lines)
 
