@@ -82,7 +82,8 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
     Returns True, or raises GradcheckError naming the input index, the element index, the output
     element, and the analytic and numeric values; with raise_exception=False it returns False
     instead, as torch.autograd.gradcheck does. Misuse (float32 inputs, no input that requires grad,
-    fn returning anything but Values or Tensors, a call under no_grad()) raises either way. Inputs' `.grad` are left as they were.
+    fn returning anything but Values or Tensors, a call under no_grad()) raises either way. Inputs'
+    `.grad` are left as they were.
     """
     if not is_grad_enabled():
         raise RuntimeError("gradcheck: called under no_grad(), where no graph is recorded: there is no analytic "

@@ -63,7 +63,6 @@ class Group:
         self.name = name
         self.number = next(Group._count)
         self.parent, self._open, self._opened = None, False, False
-        self._outer = None  # the outermost group this one is inside; None when it is at the top itself
 
     def __repr__(self):
         return f"Group({self.name!r}, number={self.number})"
@@ -78,7 +77,6 @@ class Group:
                                f"{where.get(_current_group, f'inside {_current_group!r}')}: reopen it there, "
                                f"or make a new group")
         self.parent, _current_group, self._open, self._opened = _current_group, self, True, True
-        self._outer = None if self.parent is None else self.parent.outermost
         return self
 
     def __exit__(self, *error) -> None:
@@ -87,9 +85,11 @@ class Group:
 
     @property
     def outermost(self) -> Group:
-        """The group at the top of the nesting this one is in (itself when it is not nested). Kept as
-        None for itself, not as a reference to itself: a group must not be a reference cycle."""
-        return self if self._outer is None else self._outer
+        """The group at the top of the nesting this one is in (itself when it is not nested)."""
+        group = self
+        while group.parent is not None:
+            group = group.parent
+        return group
 
     def lineage(self) -> list:
         """The groups this one is inside, outermost first, then itself: [layer 1, batch_norm]."""
@@ -202,10 +202,11 @@ def topological_order(output) -> list:
 
     Ops come in the order they were created (`_seq`): an op's inputs always exist before it, so that
     order is valid, and the ops of one `with group(...)` block were created together, so a group is
-    one block per `with` (with any group opened inside it, one block within it). Each leaf comes just before
-    the first op that uses it, or before the outermost block of the first group that uses it.
-    backward_steps walks this list from the end: backprop undoes the ops in the reverse of the order
-    they were done (PyTorch's engine orders its work by such sequence numbers too). No recursion, so a 100,000-deep chain is fine.
+    one block per `with` (with any group opened inside it, one block within it). Each leaf comes
+    just before the first op that uses it, or before the outermost block of the first group that
+    uses it. backward_steps walks this list from the end: backprop undoes the ops in the reverse of
+    the order they were done (PyTorch's engine orders its work by such sequence numbers too). No
+    recursion, so a 100,000-deep chain is fine.
     """
     outputs = (output,) if isinstance(output, Node) else tuple(output)
     for node in outputs:
@@ -225,10 +226,10 @@ def topological_order(output) -> list:
     members = {}  # outermost group -> its ops (inner groups' too): the first one places the leaves of all
     for op in ops:
         if op.group is not None:
-            members.setdefault(op.group._outer or op.group, []).append(op)  # Group.outermost, inlined
+            members.setdefault(op.group.outermost, []).append(op)
     order, placed = [], set()
     for op in ops:
-        for user in (members.pop(op.group._outer or op.group, ()) if op.group is not None else (op,)):
+        for user in (members.pop(op.group.outermost, ()) if op.group is not None else (op,)):
             for parent in user._inputs:
                 if isinstance(parent, Node) and parent._fn is None and parent not in placed:
                     placed.add(parent)
