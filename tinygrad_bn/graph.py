@@ -223,13 +223,16 @@ def topological_order(output) -> list:
                     seen.add(parent)
                     stack.append(parent)
     ops.sort(key=_creation)
-    members = {}  # outermost group -> its ops (inner groups' too): the first one places the leaves of all
+    block = {}  # group -> the outermost group it is inside (itself unless groups nest), found once per group
+    members = {}  # that outermost group -> its ops (inner groups' too): the first one places the leaves of all
     for op in ops:
         if op.group is not None:
-            members.setdefault(op.group.outermost, []).append(op)
+            if op.group not in block:
+                block[op.group] = op.group.outermost
+            members.setdefault(block[op.group], []).append(op)
     order, placed = [], set()
     for op in ops:
-        for user in (members.pop(op.group.outermost, ()) if op.group is not None else (op,)):
+        for user in (members.pop(block[op.group], ()) if op.group is not None else (op,)):
             for parent in user._inputs:
                 if isinstance(parent, Node) and parent._fn is None and parent not in placed:
                     placed.add(parent)
