@@ -515,6 +515,9 @@ def test_batch_norm_rejects_bad_weight_and_bias(name, fused):
         batch_norm(x, fused=fused, **{name: _x(1, 3)})
     with pytest.raises(TypeError, match=rf"batch_norm: {name} must be a Tensor of shape \(3,\), got ndarray"):
         batch_norm(x, fused=fused, **{name: np.ones(3)})
+    with pytest.raises(TypeError, match=r"running statistics go by keyword, running_mean=\.\.\., running_var=\.\.\. "
+                                        r"\(PyTorch's F\.batch_norm takes them second and third\)"):
+        batch_norm(x, np.zeros(3), np.ones(3), fused=fused)  # PyTorch's order: x, running_mean, running_var
     with pytest.raises(TypeError, match=rf"batch_norm: {name} for a list of Values must be a Value, got Tensor"):
         batch_norm([Value(1.0), Value(2.0)], **{name: _x(1)})
 

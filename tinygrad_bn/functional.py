@@ -50,7 +50,11 @@ def _check_param(p, x: Tensor, name: str, where: str):
     if p is None:
         return
     if not isinstance(p, Tensor):
-        raise TypeError(f"{where}: {name} must be a Tensor of shape ({x.shape[1]},), got {type(p).__name__}")
+        hint = ""
+        if where == "batch_norm" and isinstance(p, np.ndarray):  # batch_norm(x, running_mean, running_var)?
+            hint = ("; running statistics go by keyword, running_mean=..., running_var=... (PyTorch's "
+                    "F.batch_norm takes them second and third)")
+        raise TypeError(f"{where}: {name} must be a Tensor of shape ({x.shape[1]},), got {type(p).__name__}{hint}")
     if p.shape != (x.shape[1],):
         raise ValueError(f"{where}: {name} has shape {p.shape}, expected ({x.shape[1]},) for input of shape {x.shape}")
 
