@@ -193,6 +193,18 @@ def test_wrong_number_of_gradients_names_the_function(engine, gradients, count):
         out.backward(None if engine is Value else np.ones(2))
 
 
+@pytest.mark.parametrize("engine", [Value, Tensor])
+@pytest.mark.parametrize("inputs", [1, 2])
+def test_a_backward_that_returns_none_is_a_missing_return(engine, inputs):
+    """A student who forgets `return` in backward: an error, not a silently zero gradient."""
+    fn = type("Forgot", (Function,), {"forward": staticmethod(lambda ctx, *xs: sum(xs)),
+                                      "backward": staticmethod(lambda ctx, grad: None)})
+    a = Value(1.0) if engine is Value else Tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(TypeError, match=r"^Forgot\.backward returned None \(a missing return\?\): it returns one "
+                                        r"gradient per input to forward, None only for an input that needs no gradient"):
+        fn.apply(*[a] * inputs).backward(None if engine is Value else np.ones(2))
+
+
 @pytest.mark.parametrize("bad", [lambda g: np.ones(3), lambda g: np.ones((2, 3)), lambda g: np.ones(1),
                                  lambda g: np.float64(1.0)])
 def test_wrong_gradient_shape_names_the_function_and_the_input(bad):

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinygrad_bn import Group, Tensor, Value, backward_steps, format_graph, group, topological_order
+from tinygrad_bn import Group, Tensor, Value, backward_steps, draw_graph, format_graph, group, topological_order
 from tinygrad_bn.examples import LECTURE_INPUTS, batch_norm_example, lecture_example
 from tinygrad_bn.functional import batch_norm
 
@@ -221,6 +221,15 @@ def test_constants_and_options_are_shown_inline():
     assert "Var %3 axis=0 correction=1" in text  # keepdims=False is the default: left out
     assert re.search(r"= Reshape %4 shape=\(1,\)$", text, flags=re.M)
 
+
+
+def test_a_small_constant_array_shows_its_shape_in_its_brackets():
+    """A column scales rows, a row scales columns: the listing and the diagram must tell them apart."""
+    x = Tensor(np.ones((2, 2)), requires_grad=True)
+    assert "Mul %0 [[1],[2]]" in format_graph(x * np.array([[1.0], [2.0]]))
+    assert "Mul %0 [[1,2]]" in format_graph(x * np.array([[1.0, 2.0]]))
+    assert "Mul %0 [1,2]" in format_graph(x * np.array([1.0, 2.0]))
+    assert "* [[1,2],[3,4]]" in draw_graph(x * np.array([[1.0, 2.0], [3.0, 4.0]])).source
 
 # ---------------------------------------------------------------- the order itself, on random graphs
 

@@ -6,7 +6,7 @@ Everything here reads only the node protocol (graph.py): `data`, `grad`, `op`, `
 Python float, which numpy sees as a 0-d float64: `f64[]`.
 
     type_text(node)        "f64[256,64]", "f32[3]", "f64[]"
-    summary_text(array)    "2.06" (one number), "[0.1, -2, 3]" (a few), "mean 0.01 std 1" (many)
+    summary_text(array)    "2.06" (one number), "[0.1, -2, 3]" or "[[1], [2]]" (a few), "mean 0.01 std 1" (many)
     op_arguments(node)     [(None, parent), (None, 1e-05), ("axis", (0,))]: what the op was given
     operands(node)         [(x, "1"), (y, "2")]: the nodes the op was given, numbered where order matters
 """
@@ -51,12 +51,13 @@ def holds_one_number(node: Node) -> bool:
 
 
 def summary_text(array) -> str:
-    """A number, a few numbers in brackets, or the mean and std of many."""
+    """A number, a few numbers in brackets nested as the array's axes are (a column [[1], [2]] is not
+    a row [[1, 2]]), or the mean and std of many."""
     array = np.asarray(array)
     if array.ndim == 0:
         return number_text(array)
     if array.size <= FEW:
-        return "[" + ", ".join(number_text(x) for x in array.flat) + "]"
+        return "[" + ", ".join(map(summary_text, array)) + "]"
     return f"mean {number_text(array.mean())} std {number_text(array.std())}"
 
 

@@ -275,9 +275,12 @@ def _send(node: Node, g, pending: dict) -> tuple:
     except ArithmeticError as error:  # 1.0 / 0.0 on floats: a Value at a point where d/dx is infinite
         raise ValueError(f"{fn.__name__}.backward: {error} (the derivative is infinite here; "
                          f"a Tensor would give inf)") from error
+    inputs = node._inputs
+    if grads is None and any(isinstance(x, Node) and x.requires_grad for x in inputs):
+        raise TypeError(f"{fn.__name__}.backward returned None (a missing return?): it returns one gradient "
+                        f"per input to forward, None only for an input that needs no gradient")
     if type(grads) is not tuple:
         grads = (grads,)
-    inputs = node._inputs
     if len(grads) != len(inputs) and not _only_extra_nones(grads, len(inputs)):
         raise ValueError(f"{fn.__name__}.backward returned {len(grads)} gradient(s), "
                          f"expected {len(inputs)} (one per input to forward, None for a constant)")
