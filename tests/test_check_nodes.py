@@ -91,7 +91,7 @@ def test_a_planted_wrong_backward_is_named_and_only_its_op_is_blamed(monkeypatch
     assert report.culprits == (out,)
     assert report.culprit_op == name
     rows = [r.node for r in report.rows]
-    before = rows[:rows.index(report.first_bad)]
+    before = rows[:next(i for i, node in enumerate(rows) if node is report.first_bad)]
     assert all(report.row(n).close for n in before), "every gradient before the first wrong one is right"
     assert not report.row(x).close, "the leaf upstream is wrong too, yet it is not the one blamed"
     assert f"sent by {name}.backward" in str(report)

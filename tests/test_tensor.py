@@ -74,10 +74,41 @@ def test_dtype_argument():
         Tensor([1, 2], dtype=np.int64)
 
 
+def test_size_is_pytorchs_and_numel_counts_the_elements():
+    t = Tensor(np.zeros((2, 3)))
+    assert t.size() == (2, 3) and t.size(0) == 2 and t.size(-1) == 3 and t.numel() == 6
+    for dim, shape in [(2, (2, 3)), (-3, (2, 3)), (0, ())]:
+        with pytest.raises(IndexError, match=rf"^size: dim {dim} is out of range for a Tensor of shape {re.escape(str(shape))}"):
+            Tensor(np.zeros(shape)).size(dim)
+
+
+def test_comparisons_are_elementwise_numpy_booleans_and_tensors_stay_keys_by_identity():
+    pred, y = Tensor([1.0, 0.0, 1.0, 1.0]), np.array([1.0, 0.0, 0.0, 1.0])
+    assert np.mean(pred == y) == 0.75 and np.mean(y == pred) == 0.75  # an accuracy, either way round
+    np.testing.assert_array_equal(pred != Tensor(y), [False, False, True, False])
+    np.testing.assert_array_equal(pred > 0.5, [True, False, True, True])
+    np.testing.assert_array_equal(pred <= Tensor([0.0]), [False, True, False, False])
+    assert (pred < 2).all() and (pred >= 0).all() and type(pred == y) is np.ndarray
+    same = Tensor([1.0, 0.0, 1.0, 1.0])
+    assert {pred: "a", same: "b"}[same] == "b" and len({pred, same}) == 2  # equal data, two nodes
+    with pytest.raises(ValueError, match=r"^Tensor ==: shapes \(4,\) and \(3,\) do not broadcast$"):
+        pred == np.ones(3)
+
+
+def test_truth_float_and_format_of_a_one_number_tensor():
+    assert bool(Tensor([0.0])) is False and bool(Tensor(2.0)) is True
+    with pytest.raises(ValueError, match=r"^the truth value of a Tensor of shape \(2,\) is ambiguous"):
+        bool(Tensor([1.0, 2.0]))
+    loss = (Tensor([1.0, 2.0], requires_grad=True) ** 2).mean()
+    assert float(loss) == 2.5 and f"{loss:.3f}" == "2.500" and f"{loss}" == "2.5"  # as in PyTorch
+    with pytest.raises(TypeError, match=r"^format: '\.2f' formats a 0-d Tensor's number; this one has shape \(2,\)"):
+        f"{Tensor([1.0, 2.0]):.2f}"
+
+
 def test_numpy_like_facts():
     raw = np.arange(6.0).reshape(2, 3)
     t = Tensor(raw, label="t")
-    assert t.shape == (2, 3) and t.ndim == 2 and t.size == 6 and len(t) == 2 and t.label == "t"
+    assert t.shape == (2, 3) and t.ndim == 2 and len(t) == 2 and t.label == "t"
     assert t.dtype == np.float64
     assert isinstance(t.numpy(), np.ndarray) and t.numpy() is t.data
     np.testing.assert_array_equal(t.numpy(), raw)

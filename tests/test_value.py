@@ -105,3 +105,8 @@ def test_backward_grad_must_be_a_number():
         out.backward(np.ones(2))
     out.backward(2.0)  # a number is fine: the seed is d(loss)/d(out)
     assert out.grad == 2.0
+
+
+def test_a_value_formats_as_its_number():
+    loss = Value(2.0) * Value(1.25)
+    assert f"{loss:.3f}" == "2.500" and f"{loss:>6.1f}" == "   2.5" and f"{loss}" == repr(loss)

@@ -72,7 +72,7 @@ def draw_graph(output, *, show_grad: bool = True, rankdir: str = "LR", collapse=
     if plan.size > max_nodes:
         plan.truncate(max_nodes)
         notes.append(f"showing the {plan.size:,} shapes nearest the output; {_nodes(plan.hidden_count)} not drawn")
-        cut = [f"%{order.index(node)}" for node in marked if not plan.drawn(node)]
+        cut = [f"%{index}" for index, node in enumerate(order) if not plan.drawn(node) and any(node is m for m in marked)]
         if cut:
             notes.append(f"the highlighted {', '.join(cut)} {'is' if len(cut) == 1 else 'are'} among them: "
                          f"a larger max_nodes shows {'it' if len(cut) == 1 else 'them'}")
@@ -161,7 +161,7 @@ class _Plan:
 
     def drawn(self, node) -> bool:
         """Is the node on the drawing: as its own box, or inside a collapsed group that is drawn?"""
-        return node in self.shown or self.collapsed_into(node) in self.members
+        return any(n is node for n in self.shown) or self.collapsed_into(node) in self.members
 
     def maker(self, node):
         """The unit drawn as making `node`: its own op (the node), a collapsed group, or None for a leaf."""

@@ -52,7 +52,7 @@ def batch_norm_example(layout: str = "1d", seed: int = 0) -> Tensor:
     weight = Tensor(rng.uniform(0.5, 1.5, size=channels), requires_grad=True, label="weight")
     bias = Tensor(rng.uniform(-0.5, 0.5, size=channels), requires_grad=True, label="bias")
     y = batch_norm(x, weight, bias)
-    loss = (y * np.linspace(-1.0, 1.0, y.size).reshape(shape)).sum()
+    loss = (y * np.linspace(-1.0, 1.0, y.numel()).reshape(shape)).sum()
     loss.label = "loss"
     loss.backward()
     return loss

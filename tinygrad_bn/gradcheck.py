@@ -103,7 +103,7 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
             x.grad = g
     column = 0
     for node in checked:
-        k = inputs.index(node)
+        k = next(index for index, x in enumerate(inputs) if x is node)
         for i in range(np.size(node.data)):
             numeric = _numeric(fn, inputs, node, i, eps)
             a = analytic[:, column]

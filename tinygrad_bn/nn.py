@@ -373,7 +373,7 @@ class _BatchNorm(Module):
         if not self.training and self.track_running_stats:
             return F.batch_norm(x, self.weight, self.bias, eps=self.eps,
                                 running_mean=self.running_mean, running_var=self.running_var)
-        n = x.size // self.num_features
+        n = x.numel() // self.num_features
         if n < 2 and self.track_running_stats:
             raise ValueError(f"{where}: expected more than 1 value per channel when training, got input "
                              f"of shape {x.shape} (use eval() to normalize one input with the running statistics)")

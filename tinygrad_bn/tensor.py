@@ -11,6 +11,7 @@ PyTorch, `.grad` is the raw numpy array (as `.data` is), and every node keeps it
 from __future__ import annotations
 
 import numbers
+import operator
 import sys
 
 import numpy as np
@@ -103,14 +104,70 @@ class Tensor(Operators, Node):
     def ndim(self) -> int:
         return self.data.ndim
 
-    @property
-    def size(self) -> int:
+    def size(self, dim=None):
+        """As in PyTorch: the shape, or the length of axis `dim` (numpy's x.size, the element count, is numel())."""
+        if dim is None:
+            return self.data.shape
+        if not ops.is_axis(dim) or not -self.ndim <= dim < self.ndim:
+            raise IndexError(f"size: dim {dim!r} is out of range for a Tensor of shape {self.shape}")
+        return self.data.shape[dim]
+
+    def numel(self) -> int:
+        """The number of elements (numpy's x.size)."""
         return self.data.size
 
     def __len__(self):
         if self.ndim == 0:
             raise TypeError("len() of a 0-d Tensor")
         return len(self.data)
+
+    # ---- comparisons and conversions: numbers and numpy booleans, not graph nodes (nothing to differentiate)
+
+    __hash__ = Node.__hash__  # a Tensor is a key by identity (graphs are dicts and sets of nodes), as in PyTorch
+
+    def __eq__(self, other):
+        """x == y elementwise, as a numpy bool array: `(pred == y).mean()` is an accuracy."""
+        return self._compare(operator.eq, other, "==")
+
+    def __ne__(self, other):
+        return self._compare(operator.ne, other, "!=")
+
+    def __lt__(self, other):
+        return self._compare(operator.lt, other, "<")
+
+    def __le__(self, other):
+        return self._compare(operator.le, other, "<=")
+
+    def __gt__(self, other):
+        return self._compare(operator.gt, other, ">")
+
+    def __ge__(self, other):
+        return self._compare(operator.ge, other, ">=")
+
+    def _compare(self, compare, other, op: str) -> np.ndarray:
+        other = other.data if isinstance(other, Tensor) else other
+        try:
+            return compare(self.data, other)
+        except ValueError:  # numpy's message does not name the op
+            raise ValueError(f"Tensor {op}: shapes {self.shape} and {np.shape(other)} do not broadcast") from None
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise ValueError(f"the truth value of a Tensor of shape {self.shape} is ambiguous: "
+                             f"use (x > 0).any() or .all() on it, or compare x.data")
+        return bool(self.data.reshape(()))
+
+    def __float__(self):
+        return self.item()
+
+    def __format__(self, spec: str) -> str:
+        """f"{loss:.4f}" (and f"{loss}") for a 0-d Tensor formats its number, as in PyTorch."""
+        if self.ndim == 0:
+            return format(self.item(), spec)
+        if spec:
+            raise TypeError(f"format: {spec!r} formats a 0-d Tensor's number; this one has shape {self.shape} "
+                            f"(format its .data, or x.item() of one element)")
+        return str(self)
 
     def numpy(self) -> np.ndarray:
         """The data array itself (shared, as torch's .numpy() shares memory)."""

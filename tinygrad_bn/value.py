@@ -40,6 +40,10 @@ class Value(Operators, Node):
         name = f"{self.label}: " if self.label else ""
         return f"Value({name}data={self.data:.4g}, grad={self.grad:.4g})"
 
+    def __format__(self, spec: str) -> str:
+        """f"{loss:.4f}" formats the number (f"{loss}" is the repr)."""
+        return format(self.data, spec) if spec else str(self)
+
     def detach(self) -> Value:
         """A new leaf with the same number and no history."""
         return Value(self.data, requires_grad=False)
