@@ -49,16 +49,77 @@ def test_named_parameters_are_dotted_in_a_fixed_order_and_label_the_tensors():
     assert nn.Linear(2, 3).weight.label == "weight"
 
 
-def test_a_shared_module_or_tensor_is_listed_once():
+def test_a_shared_module_or_tensor_is_one_parameter_but_a_state_entry_under_each_name():
+    """PyTorch's rules: named_parameters and named_modules list a shared part once, state_dict under each name."""
     shared = nn.Linear(2, 2, rng=0)
     model = nn.Sequential(shared, nn.ReLU(), shared)
     assert [name for name, _ in model.named_parameters()] == ["0.weight", "0.bias"]
-    assert list(model.state_dict()) == ["0.weight", "0.bias"]
-    assert [name for name, _ in model.named_modules()] == ["", "0", "1"]  # torch lists a module once too
+    assert list(model.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    assert [name for name, _ in model.named_modules()] == ["", "0", "1"]
+    assert [name for name, _ in model.named_modules(remove_duplicate=False)] == ["", "0", "1", "2"]
+    copy_of = nn.Sequential(nn.Linear(2, 2, rng=5), nn.ReLU(), nn.Linear(2, 2, rng=6))
+    assert model.load_state_dict(copy_of.state_dict()) == ([], [])  # each name loads (the last one wins)
+    np.testing.assert_array_equal(shared.weight.data, copy_of[2].weight.data)
     other = nn.Linear(2, 2, rng=1)
     other.bias = shared.bias  # a tied tensor held by two modules
     tied = nn.Sequential(shared, other)
     assert [name for name, _ in tied.named_parameters()] == ["0.weight", "0.bias", "1.weight"]
+    assert list(tied.state_dict()) == ["0.weight", "0.bias", "1.weight", "1.bias"]
+
+
+def test_shared_parts_have_torchs_state_dict_keys():
+    torch = pytest.importorskip("torch", reason=TORCH)
+    shared, theirs_shared = nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    ours = nn.Sequential(shared, nn.ReLU(), shared)
+    theirs = torch.nn.Sequential(theirs_shared, torch.nn.ReLU(), theirs_shared)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert [n for n, _ in ours.named_modules(remove_duplicate=False)] == \
+        [n for n, _ in theirs.named_modules(remove_duplicate=False)]
+    assert ours.load_state_dict(theirs.state_dict()) == ([], [])  # torch tensors that require grad load as they are
+    np.testing.assert_array_equal(shared.weight.data, theirs_shared.weight.detach().numpy())
+
+
+def test_an_activation_kept_on_a_module_is_not_a_parameter():
+    """Karpathy's makemore layers keep `self.out` for plots: a Tensor an op made is no parameter (nor state)."""
+    class Layer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(2, 2, rng=0)
+            self.out = None
+
+        def forward(self, x):
+            self.out = self.linear(x).tanh()
+            return self.out
+
+    layer = Layer()
+    layer(Tensor(np.ones((3, 2))))
+    assert not layer.out.is_leaf
+    assert [name for name, _ in layer.named_parameters()] == ["linear.weight", "linear.bias"]
+    assert Layer().load_state_dict(layer.state_dict()) == ([], [])  # a fresh model loads what was saved
+
+
+def test_a_module_list_holds_layers_whose_parameters_are_the_models():
+    class Tower(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = nn.ModuleList(nn.Linear(2, 2, rng=seed) for seed in range(3))
+            self.plain = [nn.Linear(2, 2, rng=9)]  # a plain list: not looked into, as in PyTorch
+
+        def forward(self, x):
+            for block in self.blocks:
+                x = block(x).tanh()
+            return x
+
+    tower = Tower()
+    assert [name for name, _ in tower.named_parameters()] == [f"blocks.{i}.{p}" for i in range(3) for p in ("weight", "bias")]
+    assert tower.children() == [tower.blocks] and tower.modules()[2:] == list(tower.blocks)
+    assert len(tower.blocks[1:]) == 2 and type(tower.blocks[1:]) is nn.ModuleList and tower.blocks[1:][0] is tower.blocks[1]
+    tower.blocks.append(nn.Linear(2, 2, rng=4))
+    assert len(tower.parameters()) == 8 and tower.blocks[-1] is tower.blocks.layers[3]
+    tower(Tensor(np.ones((3, 2)))).sum().backward()
+    assert all(p.grad is not None for p in tower.parameters())
+    with pytest.raises(TypeError, match="ModuleList: argument 1 is a list, not a Module"):
+        nn.ModuleList([nn.ReLU(), [nn.ReLU()]])
 
 
 class Net(nn.Module):
@@ -154,8 +215,12 @@ def test_sequential_applies_modules_in_order_and_is_indexable_and_iterable():
     assert model[0] is first and model[-1] is second
     with pytest.raises(IndexError, match="Sequential index 2 is out of range for 2 module"):
         model[2]
-    with pytest.raises(TypeError, match="Sequential indices must be integers, got slice"):
-        model[0:1]
+    head = model[1:]
+    assert type(head) is nn.Sequential and list(head) == [second] and len(model) == 2
+    np.testing.assert_array_equal(model[:1](x).data, first(x).data)
+    assert [name for name, _ in nn.Sequential(nn.ReLU(), first)[1:].named_parameters()] == ["0.weight", "0.bias"]
+    with pytest.raises(TypeError, match="Sequential indices must be integers or slices, got str"):
+        model["0"]
     with pytest.raises(TypeError, match="Sequential: argument 1 is a ufunc, not a Module"):
         nn.Sequential(first, np.tanh)
 

@@ -12,11 +12,15 @@ read with `vars(self)` in the order they were set:
     a numpy array          is a buffer      (state that is not learned: batch norm's running stats)
     a Module attribute     is a child       (its parameters and buffers are ours too, names prefixed)
 
-Anything else (numbers, flags, None) is configuration. Parameters are float64 unless a module is
+A parameter is a leaf, a Tensor you made (`Tensor(data, requires_grad=True)`): a Tensor that an op
+made, such as an activation kept as `self.out = ...` for a plot, is left out, as PyTorch leaves out
+a plain tensor attribute. Layers in a plain Python list are not looked into (as in PyTorch): hold
+them in a ModuleList or a Sequential. Anything else (numbers, flags, None) is configuration. Parameters are float64 unless a module is
 given `dtype=np.float32`: this is a teaching engine, and float64 is what finite-difference checks need.
 """
 from __future__ import annotations
 
+import copy
 import numbers
 from collections.abc import Mapping
 from typing import NamedTuple
@@ -50,26 +54,36 @@ class Module:
     # ---- what a module owns
 
     def _own(self, kind) -> list:
-        """This module's own attributes of one kind, as (name, value), in the order they were set."""
-        return [(name, value) for name, value in vars(self).items() if isinstance(value, kind)]
+        """This module's own attributes of one kind, as (name, value), in the order they were set
+        (of Tensors, the leaves only: see the module's docstring)."""
+        return [(name, value) for name, value in vars(self).items()
+                if isinstance(value, kind) and (kind is not Tensor or value.is_leaf)]
 
     def named_children(self) -> list:
         """The direct submodules, as (name, module)."""
         return self._own(Module)
 
-    def named_modules(self, prefix: str = ""):
+    def children(self) -> list:
+        return [module for _, module in self.named_children()]
+
+    def named_modules(self, prefix: str = "", remove_duplicate: bool = True):
         """This module and every submodule below it, as (dotted name, module), parents before
-        children; a module reachable twice is listed once, under its first name."""
-        seen, stack = set(), [(prefix, self)]
+        children. A module reachable twice (shared, or twice in a Sequential) is listed once, under
+        its first name; with remove_duplicate=False under each name, as state_dict lists it (PyTorch's rules)."""
+        seen, stack = set(), [(prefix, self, ())]
         while stack:
-            name, module = stack.pop()
-            if id(module) in seen:
+            name, module, ancestors = stack.pop()
+            if id(module) in seen or id(module) in ancestors:  # ancestors: a module inside itself ends the walk
                 continue
-            seen.add(id(module))
+            if remove_duplicate:
+                seen.add(id(module))
             yield name, module
-            children = [(f"{name}.{child_name}" if name else child_name, child)
+            children = [(f"{name}.{child_name}" if name else child_name, child, ancestors + (id(module),))
                         for child_name, child in module.named_children()]
             stack.extend(reversed(children))
+
+    def modules(self) -> list:
+        return [module for _, module in self.named_modules()]
 
     def _named_members(self, kind):
         """(dotted name, value) for every parameter (kind=Tensor) or buffer (kind=np.ndarray) of the
@@ -92,6 +106,9 @@ class Module:
     def named_buffers(self):
         """Every buffer (a numpy array that is state, not learned), as (dotted name, array)."""
         return self._named_members(np.ndarray)
+
+    def buffers(self) -> list:
+        return [array for _, array in self.named_buffers()]
 
     def label_parameters(self):
         """Set each parameter's label to its dotted name, so diagrams show "0.weight". Sequential
@@ -122,18 +139,17 @@ class Module:
     # ---- saving and loading
 
     def _state(self) -> list:
-        """(dotted name, array) for every entry of the state: per module, parameters then buffers."""
-        entries, seen = [], set()
-        for prefix, module in self.named_modules():
+        """(dotted name, array) for every entry of the state: per module, parameters then buffers. A
+        module or a Tensor reachable under two names is an entry under each (as in PyTorch's state_dict)."""
+        entries = []
+        for prefix, module in self.named_modules(remove_duplicate=False):
             own = [(name, p.data) for name, p in module._own(Tensor)] + module._own(np.ndarray)
-            for name, array in own:
-                if id(array) not in seen:
-                    seen.add(id(array))
-                    entries.append(((f"{prefix}.{name}" if prefix else name), array))
+            entries += [((f"{prefix}.{name}" if prefix else name), array) for name, array in own]
         return entries
 
     def state_dict(self) -> dict:
-        """Every parameter and buffer, as {dotted name: numpy copy}. Keys and order match PyTorch's."""
+        """Every parameter and buffer, as {dotted name: numpy copy}. Keys and order match PyTorch's
+        (a shared module's entries under each of its names, though named_parameters lists them once)."""
         return {name: array.copy() for name, array in self._state()}
 
     def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
@@ -164,7 +180,11 @@ class Module:
             if name not in state_dict:
                 continue
             value = state_dict[name]
-            value = np.asarray(value.data if isinstance(value, Tensor) else value)
+            if isinstance(value, Tensor):
+                value = value.data
+            elif hasattr(value, "detach"):  # a torch tensor: a torch model's parameters require grad
+                value = value.detach()
+            value = np.asarray(value)
             if value.dtype.kind not in "biuf":
                 raise TypeError(f"{where}: {name!r} must hold real numbers, got dtype {value.dtype}")
             if value.shape != target.shape:
@@ -268,30 +288,40 @@ class Tanh(Module):
         return x.tanh()
 
 
-class Sequential(Module):
-    """Modules applied one after the other: `Sequential(a, b, c)(x)` is `c(b(a(x)))`.
+class ModuleList(Module):
+    """Modules held in a list, whose parameters and buffers are the model's (the layers of a plain
+    Python list are not looked into, as in PyTorch): `self.blocks = nn.ModuleList(nn.Linear(8, 8) for _ in range(3))`.
 
-    Children are named "0", "1", ... by position, so parameters are "0.weight", "0.bias", ...; those
-    names become the parameters' labels when the Sequential is built. Index it (`model[0]`, `model[-1]`),
-    iterate it, take its len().
+    Children are named "0", "1", ... by position, so parameters are "0.weight", "0.bias", .... Index
+    it (`blocks[0]`, `blocks[-1]`, a slice gives a new one of the same kind), iterate it, take its
+    len(), append() to it. It has no forward: your module decides how its parts are called.
     """
 
-    def __init__(self, *modules: Module):
+    def __init__(self, modules=()):
         super().__init__()
-        for index, module in enumerate(modules):
-            if not isinstance(module, Module):
-                raise TypeError(f"Sequential: argument {index} is a {type(module).__name__}, not a Module")
-        self.layers = list(modules)
-        self.label_parameters()
+        self.layers = []
+        for module in modules:
+            self.append(module)
+
+    def append(self, module: Module):
+        if not isinstance(module, Module):
+            raise TypeError(f"{type(self).__name__}: argument {len(self.layers)} is a {type(module).__name__}, "
+                            f"not a Module")
+        self.layers.append(module)
+        return self
 
     def named_children(self) -> list:
         return [(str(index), module) for index, module in enumerate(self.layers)]
 
-    def __getitem__(self, index: int) -> Module:
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            part = copy.copy(self)  # the same kind and configuration, holding the slice (named from "0" again)
+            part.layers = self.layers[index]
+            return part
         if not isinstance(index, numbers.Integral):
-            raise TypeError(f"Sequential indices must be integers, got {type(index).__name__}")
+            raise TypeError(f"{type(self).__name__} indices must be integers or slices, got {type(index).__name__}")
         if not -len(self.layers) <= index < len(self.layers):
-            raise IndexError(f"Sequential index {index} is out of range for {len(self.layers)} module(s)")
+            raise IndexError(f"{type(self).__name__} index {index} is out of range for {len(self.layers)} module(s)")
         return self.layers[index]
 
     def __len__(self) -> int:
@@ -299,6 +329,18 @@ class Sequential(Module):
 
     def __iter__(self):
         return iter(self.layers)
+
+
+class Sequential(ModuleList):
+    """Modules applied one after the other: `Sequential(a, b, c)(x)` is `c(b(a(x)))`.
+
+    A ModuleList with a forward: children named "0", "1", ..., indexed, sliced, iterated as there.
+    The children's names become the parameters' labels ("0.weight", ...) when the Sequential is built.
+    """
+
+    def __init__(self, *modules: Module):
+        super().__init__(modules)
+        self.label_parameters()
 
     def forward(self, x):
         for module in self.layers:

@@ -7,12 +7,16 @@
         loss.backward()                   # fill every parameter's .grad
         opt.step()                        # move every parameter's .data against its gradient
 
-An optimizer keeps the list of parameter Tensors it was given and updates their `.data` in place, so
-the model (which holds the same Tensors) sees the new values. A parameter whose `.grad` is None (no
-backward pass reached it) is skipped, and its optimizer state does not advance.
+An optimizer keeps the list of parameter Tensors it was given and gives each a new `.data` array, so
+the model (which holds the same Tensors) sees the new values, and a graph built before the step
+still holds the values it was computed from: its backward stays right (the ops of a graph keep their
+inputs' arrays for backward; PyTorch updates in place and refuses such a backward instead). A
+parameter whose `.grad` is None (no backward pass reached it) is skipped, and its optimizer state
+does not advance.
 """
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -99,7 +103,7 @@ class SGD(Optimizer):
                     buf *= self.momentum
                     buf += g
                 g = buf
-            p.data -= self.lr * g
+            p.data = p.data - self.lr * g
 
 
 class Adam(Optimizer):
@@ -143,5 +147,5 @@ class Adam(Optimizer):
             v *= beta2
             v += (1 - beta2) * (g * g)
             step_size = self.lr / (1 - beta1 ** t)
-            denom = np.sqrt(v) / np.sqrt(1 - beta2 ** t) + self.eps
-            p.data -= step_size * (m / denom)
+            denom = np.sqrt(v) / math.sqrt(1 - beta2 ** t) + self.eps  # a Python float: float32 stays float32
+            p.data = p.data - step_size * (m / denom)

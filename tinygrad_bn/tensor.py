@@ -7,6 +7,11 @@
 Tensors keep float32 or float64 data (anything else real becomes float64). As in PyTorch, a Tensor
 does not require grad unless asked and `.grad` is None until a backward pass reaches it; unlike
 PyTorch, `.grad` is the raw numpy array (as `.data` is), and every node keeps its `.grad`.
+
+Change a Tensor's numbers by giving it a new array (`w.data = w.data - lr * w.grad`, as the
+optimizers do), not in place (`w.data -= ...`) while a graph built from it is still to be
+differentiated: its ops keep their inputs' arrays for backward, which would then use the new
+numbers. (PyTorch refuses such a backward, counting in-place changes; this engine does not count.)
 """
 from __future__ import annotations
 
