@@ -15,8 +15,10 @@ read with `vars(self)` in the order they were set:
 A parameter is a leaf, a Tensor you made (`Tensor(data, requires_grad=True)`): a Tensor that an op
 made, such as an activation kept as `self.out = ...` for a plot, is left out, as PyTorch leaves out
 a plain tensor attribute. Layers in a plain Python list are not looked into (as in PyTorch): hold
-them in a ModuleList or a Sequential. Anything else (numbers, flags, None) is configuration. Parameters are float64 unless a module is
-given `dtype=np.float32`: this is a teaching engine, and float64 is what finite-difference checks need.
+them in a ModuleList or a Sequential. Anything else (numbers, flags, None) is configuration.
+
+Parameters are float64 unless a module is given `dtype=np.float32`: this is a teaching engine, and
+float64 is what finite-difference checks need.
 """
 from __future__ import annotations
 
@@ -290,7 +292,9 @@ class Tanh(Module):
 
 class ModuleList(Module):
     """Modules held in a list, whose parameters and buffers are the model's (the layers of a plain
-    Python list are not looked into, as in PyTorch): `self.blocks = nn.ModuleList(nn.Linear(8, 8) for _ in range(3))`.
+    Python list are not looked into, as in PyTorch):
+
+        self.blocks = nn.ModuleList(nn.Linear(8, 8) for _ in range(3))
 
     Children are named "0", "1", ... by position, so parameters are "0.weight", "0.bias", .... Index
     it (`blocks[0]`, `blocks[-1]`, a slice gives a new one of the same kind), iterate it, take its
