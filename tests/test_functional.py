@@ -600,3 +600,7 @@ def test_hinge_loss_errors():
         hinge_loss([], [])
     with pytest.raises(TypeError, match=r"hinge_loss: scores must be a Tensor \(N,\) or a list of Values, got float"):
         hinge_loss(3.0, [1])
+    with pytest.raises(TypeError, match=r"hinge_loss: scores must be .* got ndarray of \['float64'\]$"):
+        hinge_loss(np.array([0.5, -0.2]), [1, -1])
+    with pytest.raises(TypeError, match=r"hinge_loss: scores must be .* got list of \['Value', 'float'\]$"):
+        hinge_loss([Value(0.5), -0.2], [1, -1])

@@ -290,11 +290,14 @@ def hinge_loss(scores, targets) -> Node:
         if scores.shape != targets.shape:
             raise ValueError(f"hinge_loss: scores have shape {scores.shape}, targets {targets.shape}")
         return (1 - scores * targets.astype(scores.dtype)).relu().mean()
+    given = type(scores).__name__
     try:
         scores = list(scores)
     except TypeError:
-        raise TypeError(f"hinge_loss: scores must be a Tensor (N,) or a list of Values, "
-                        f"got {type(scores).__name__}") from None
+        scores = None
+    if scores is None or not all(isinstance(s, Value) for s in scores):
+        what = given if scores is None else f"{given} of {sorted({type(s).__name__ for s in scores})}"
+        raise TypeError(f"hinge_loss: scores must be a Tensor (N,) or a list of Values, got {what}")
     if len(scores) != len(targets):
         raise ValueError(f"hinge_loss: {len(scores)} scores but {len(targets)} targets")
     losses = [(1 - s * float(y)).relu() for s, y in zip(scores, targets)]

@@ -6,7 +6,9 @@
 
 Tensors keep float32 or float64 data (anything else real becomes float64). As in PyTorch, a Tensor
 does not require grad unless asked and `.grad` is None until a backward pass reaches it; unlike
-PyTorch, `.grad` is the raw numpy array (as `.data` is), and every node keeps its `.grad`.
+PyTorch, `.grad` is the raw numpy array (as `.data` is), and every node keeps its `.grad`. A leaf's
+`.grad` is an array of its own (an optimizer may change it in place); an intermediate's is for reading:
+it may be shared with another node or be a read-only view, so copy it (`h.grad.copy()`) to change it.
 
 Change a Tensor's numbers by giving it a new array (`w.data = w.data - lr * w.grad`, as the
 optimizers do), not in place (`w.data -= ...`) while a graph built from it is still to be
