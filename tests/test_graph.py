@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from tinygrad_bn import (Function, Step, Tensor, Value, backward_steps, group, is_grad_enabled, no_grad,
+from tinygrad_bn import (Function, Group, Step, Tensor, Value, backward_steps, group, is_grad_enabled, no_grad,
                          topological_order, unbroadcast)
 from tinygrad_bn import tensor as tensor_module
 
@@ -272,6 +272,15 @@ def test_a_group_reopened_inside_another_group_is_refused():
         with block:
             pass
     assert block.parent.name == "layer"
+
+
+@pytest.mark.parametrize("make", [group, Group])
+def test_a_group_name_that_is_not_a_string_is_refused_naming_its_type(make):
+    """A loop's `with group(i):` would otherwise fail later, inside draw_graph, far from the mistake."""
+    with pytest.raises(TypeError, match=r'^group: the name must be a str, got int 0 \(write group\(f"layer \{i\}"\) '
+                                        r'for a numbered one\)$'):
+        make(0)
+    assert make("").name == ""  # any string will do, the empty one too
 
 
 # ---------------------------------------------------------------- deep chains

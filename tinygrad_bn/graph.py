@@ -60,6 +60,10 @@ class Group:
     _count = itertools.count()
 
     def __init__(self, name: str):
+        """name: a string, the cluster's title (diagrams and listings sort and escape it as text)."""
+        if not isinstance(name, str):
+            raise TypeError(f"group: the name must be a str, got {type(name).__name__} {name!r} "
+                            f"(write group(f\"layer {{i}}\") for a numbered one)")
         self.name = name
         self.number = next(Group._count)
         self.parent, self._open, self._opened = None, False, False
