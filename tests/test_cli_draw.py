@@ -84,10 +84,26 @@ def test_png_without_graphviz_fails_keeps_the_old_file_and_leaves_the_dot_source
     old.write_bytes(b"old picture")
     assert main(["draw", "bn", "-o", str(old)]) == 1
     err = capsys.readouterr().err
-    assert "PNG needs Graphviz's `dot`" in err and "apt-get install graphviz" in err and "brew install graphviz" in err
+    assert err.startswith(f"tinygrad-bn draw: cannot write {old}: PNG needs Graphviz's `dot`")  # one prefix, not two
+    assert "apt-get install graphviz" in err and "brew install graphviz" in err
+    assert err.endswith(f". The DOT source was written to {tmp_path / 'bn.dot'}\n")
     assert old.read_bytes() == b"old picture"  # replaced only by a complete new file: none was made
     assert (tmp_path / "bn.dot").read_text().startswith("digraph")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bn.dot", "bn.png"]  # no temporary file left
+
+
+def test_png_without_graphviz_leaves_an_existing_dot_file_alone_and_says_how_to_get_the_dot(tmp_path, monkeypatch,
+                                                                                              capsys):
+    monkeypatch.setenv(NO_SYSTEM_DOT, "1")
+    notes = tmp_path / "notes.dot"
+    notes.write_text("notes\n")
+    assert main(["draw", "lecture", "-o", str(tmp_path / "notes.png")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"tinygrad-bn draw: cannot write {tmp_path / 'notes.png'}: PNG needs Graphviz's `dot`")
+    assert err.endswith(f". The DOT source was not written to {notes}: a file of that name exists (to get the DOT "
+                        f"source: -o OTHER_NAME.dot, or --format dot without -o, which writes lecture.dot)\n")
+    assert notes.read_text() == "notes\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.dot"]
 
 
 def test_an_existing_file_is_replaced_when_the_new_one_is_complete(tmp_path):

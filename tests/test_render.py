@@ -159,6 +159,18 @@ def test_in_process_png_is_refused_with_install_instructions_and_the_dot_source_
         draw_graph(loss).pipe(format="pdf")
 
 
+def test_in_process_png_never_writes_its_dot_source_over_a_file_already_there(in_process, tmp_path):
+    notes = tmp_path / "lecture.dot"
+    notes.write_text("my notes")
+    with pytest.raises(RenderError) as failure:
+        render(lecture_example(), tmp_path / "lecture.png")
+    assert str(failure.value).startswith(f"cannot write {tmp_path / 'lecture.png'}: PNG needs Graphviz's `dot`")
+    assert str(failure.value).endswith(f". The DOT source was not written to {notes}: a file of that name exists")
+    assert failure.value.existing_dot == notes
+    assert notes.read_text() == "my notes"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lecture.dot"]
+
+
 def test_in_process_reports_bad_dot_source(in_process):
     broken = Diagram()
     broken.body.append("\tn0 -> \n")

@@ -47,7 +47,9 @@ def run(args, out=None) -> int:
     try:
         written = render(graph, path)
     except RenderError as error:
-        print(f"tinygrad-bn draw: {error}", file=sys.stderr)
+        get_dot = "" if error.existing_dot is None else \
+            f" (to get the DOT source: -o OTHER_NAME.dot, or --format dot without -o, which writes {args.example}.dot)"
+        print(f"tinygrad-bn draw: {error}{get_dot}", file=sys.stderr)
         return 1
     except OSError as error:
         print(f"tinygrad-bn draw: cannot write {path}: {error.strerror or error}", file=sys.stderr)

