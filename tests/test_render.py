@@ -259,6 +259,11 @@ def test_write_atomic_to_a_missing_directory_is_an_os_error(tmp_path):
         write_atomic(target, "x")  # the message names the user's path, not the temporary file
     with pytest.raises(FileNotFoundError, match=re.escape(str(target))):
         render(lecture_example(), target)
+    directory = tmp_path / "a_directory.svg"
+    directory.mkdir()
+    with pytest.raises(IsADirectoryError, match=re.escape(f"Is a directory: '{directory}'") + "$"):
+        write_atomic(directory, "x")  # os.replace failed: still the user's path, not the temporary file
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_directory.svg"]
 
 
 def test_the_environment_variable_hides_the_system_dot(monkeypatch):

@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from tinygrad_bn import Function, Tensor, graph, ops
+from tinygrad_bn import Function, Tensor, graph, ops, stepper
 from tinygrad_bn.cli import main
 from tinygrad_bn.examples import LAYOUTS, batch_norm_example, lecture_example
 from tinygrad_bn.functional import BatchNormFn
@@ -231,8 +231,20 @@ def test_layout_is_for_the_bn_example_only(capsys):
     assert err.startswith("usage: tinygrad-bn step") and "error: --layout applies to the bn example only" in err
 
 
-def test_an_unwritable_html_path_is_a_clear_error(tmp_path, capsys):
-    assert main(["step", "bn", "--html", str(tmp_path / "missing" / "page.html")]) == 1
-    err = capsys.readouterr().err
-    assert err.startswith("tinygrad-bn step: ") and "page.html" in err
-    assert not (tmp_path / "missing").exists()
+@pytest.mark.parametrize("where, reason", [("missing/page.html", "No such file or directory"),
+                                           ("a_file/page.html", "Not a directory"),
+                                           ("a_directory.svg", "Is a directory")])
+def test_an_unwritable_html_path_is_refused_before_any_diagram_is_rendered(where, reason, tmp_path, capsys,
+                                                                         monkeypatch):
+    (tmp_path / "a_file").write_text("")
+    (tmp_path / "a_directory.svg").mkdir()
+    monkeypatch.setattr(stepper, "step_views", lambda *args, **kwargs: pytest.fail("rendered before refusing"))
+    assert main(["step", "bn", "--html", str(tmp_path / where)]) == 1
+    assert capsys.readouterr().err == f"tinygrad-bn step: cannot write {tmp_path / where}: {reason}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_directory.svg", "a_file"]  # no temporary file left
+
+
+def test_a_step_diagram_that_cannot_be_written_is_said_as_draw_says_it(tmp_path, capsys):
+    (tmp_path / "step-002.svg").mkdir()
+    assert main(["step", "bn", "--all", "--svg-dir", str(tmp_path)]) == 1
+    assert capsys.readouterr().err == f"tinygrad-bn step: cannot write {tmp_path / 'step-002.svg'}: Is a directory\n"

@@ -84,7 +84,8 @@ def write_atomic(path, data) -> Path:
     """Write `data` (bytes or str) to `path` whole or not at all: a temporary file in the same
     directory, then os.replace. An existing file is replaced only by a complete new one, which keeps
     its permission bits; a symbolic link is written through (its target is replaced), as open()
-    would. (A hard link to the old file keeps the old contents: the rename makes a new file.)"""
+    would. (A hard link to the old file keeps the old contents: the rename makes a new file.)
+    An OSError names `path` (its `filename`), never the temporary file."""
     path = Path(path)
     target = Path(os.path.realpath(path))
     data = data.encode("utf-8") if isinstance(data, str) else data
@@ -105,8 +106,10 @@ def write_atomic(path, data) -> Path:
         if target.exists():
             shutil.copymode(target, temporary)
         os.replace(temporary, target)
-    except BaseException:
+    except BaseException as error:
         temporary.unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.errno is not None:  # `path` is a directory, the disk is full...
+            raise type(error)(error.errno, error.strerror, str(path)) from None
         raise
     return path
 

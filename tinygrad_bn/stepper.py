@@ -15,6 +15,8 @@ page holding every step's diagram, for a browser or a course page (step_page.py)
 """
 from __future__ import annotations
 
+import errno
+import os
 import sys
 from pathlib import Path
 
@@ -105,6 +107,10 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     loss = _without_grads(example_from_args(args, args.step_parser))
+    problem = None if args.html is None else _unwritable(Path(args.html))
+    if problem is not None:  # said now, not after every diagram is rendered
+        print(f"tinygrad-bn step: cannot write {args.html}: {problem}", file=sys.stderr)
+        return 1
     svg_dir = Path(args.svg_dir) if args.svg_dir else None
     if svg_dir is not None:
         try:
@@ -132,12 +138,27 @@ def run(args) -> int:
             print(f"wrote {args.html}: {len(views)} steps")
     except BrokenPipeError:  # the reader went away (`| head`): cli.main ends quietly
         raise
-    except (OSError, RenderError) as error:
+    except OSError as error:  # from write_atomic, whose errors name the path it was given
+        print(f"tinygrad-bn step: cannot write {error.filename}: {error.strerror}", file=sys.stderr)
+        return 1
+    except RenderError as error:
         print(f"tinygrad-bn step: {error}", file=sys.stderr)
         return 1
     if svg_dir is not None:
         print(f"wrote {written} diagrams to {svg_dir}")
     return 0
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why a file cannot be written at `path`, in the system's words, when it can be told without
+    writing: `path` is a directory, or its directory is missing (or a file). None when nothing is known to be wrong."""
+    if path.is_dir():
+        return os.strerror(errno.EISDIR)
+    if not path.parent.exists():
+        return os.strerror(errno.ENOENT)
+    if not path.parent.is_dir():
+        return os.strerror(errno.ENOTDIR)
+    return None
 
 
 def _quit_asked() -> bool:
