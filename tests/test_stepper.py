@@ -201,6 +201,22 @@ def test_svg_dir_writes_one_diagram_per_step_with_the_step_node_marked(tmp_path,
     assert f"wrote {len(expected)} diagrams to {target}" in capsys.readouterr().out
 
 
+def test_svg_dir_removes_the_step_files_a_longer_earlier_run_left_and_nothing_else(tmp_path, capsys):
+    target = tmp_path / "steps"
+    assert main(["step", "lecture", "--all", "--svg-dir", str(target)]) == 0
+    assert capsys.readouterr().out.endswith(f"wrote 63 diagrams to {target}\n")
+    others = ["notes.txt", "step-999.svg.bak", "step-x.svg", "my-step-020.svg", "step-0100.svg.txt"]
+    for name in others:
+        (target / name).write_text("mine")
+    assert main(["step", "bn", "--all", "--svg-dir", str(target)]) == 0
+    assert capsys.readouterr().out.endswith(f"wrote 14 diagrams to {target}; removed 49 step files numbered beyond "
+                                            f"step-014.svg, left by an earlier run\n")
+    assert sorted(p.name for p in target.iterdir()) == sorted(others + [f"step-{k:03d}.svg" for k in range(1, 15)])
+    assert red_nodes((target / "step-014.svg").read_text()) == ["n0"]  # bn's last step: its input x
+    assert main(["step", "bn", "--all", "--svg-dir", str(target)]) == 0
+    assert capsys.readouterr().out.endswith(f"wrote 14 diagrams to {target}\n")  # nothing older: nothing said
+
+
 def red_nodes(svg_text):
     """Titles of the node boxes drawn with a red border."""
     ns = {"svg": "http://www.w3.org/2000/svg"}

@@ -10,13 +10,15 @@ order on screen is the order the real backward pass runs in. A step shows
 
 and waits: Enter for the next step, q to quit. With --all, or when stdin is not a terminal (a pipe,
 a test), every step is printed without waiting. --svg-dir DIR writes one diagram per step with the
-current node marked in red (the orange path is where its gradient came from); --html FILE writes one
-page holding every step's diagram, for a browser or a course page (step_page.py).
+current node marked in red (the orange path is where its gradient came from), and removes the step
+files an earlier, longer run left there; --html FILE writes one page holding every step's diagram,
+for a browser or a course page (step_page.py).
 """
 from __future__ import annotations
 
 import errno
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -145,8 +147,28 @@ def run(args) -> int:
         print(f"tinygrad-bn step: {error}", file=sys.stderr)
         return 1
     if svg_dir is not None:
-        print(f"wrote {written} diagrams to {svg_dir}")
+        try:
+            removed = _remove_older_steps(svg_dir, written)
+        except OSError as error:
+            print(f"tinygrad-bn step: cannot remove {error.filename}: {error.strerror}", file=sys.stderr)
+            return 1
+        older = f"; removed {removed} step file{'s' if removed > 1 else ''} numbered beyond step-{written:03d}.svg, " \
+                f"left by an earlier run" if removed else ""
+        print(f"wrote {written} diagrams to {svg_dir}{older}")
     return 0
+
+
+_STEP_FILE = re.compile(r"step-([0-9]+)\.svg")  # the names --svg-dir writes: step-001.svg, ...
+
+
+def _remove_older_steps(svg_dir: Path, count: int) -> int:
+    """Delete the step files in svg_dir numbered beyond `count`, which an earlier, longer run wrote, so
+    that the directory holds this run's steps only; any other file is left alone. Returns how many."""
+    older = [path for path in svg_dir.iterdir()
+             if (match := _STEP_FILE.fullmatch(path.name)) and int(match[1]) > count and path.is_file()]
+    for path in older:
+        path.unlink()
+    return len(older)
 
 
 def _unwritable(path: Path) -> str | None:
