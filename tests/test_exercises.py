@@ -228,6 +228,22 @@ def test_a_file_that_does_not_parse_is_wrong_with_its_line(tmp_path):
     assert verdict.message.endswith("at line 2 of ex3_mean_var.py: def broken(:")
 
 
+@pytest.mark.parametrize("call, said", [("sys.exit()", "SystemExit"), ("sys.exit(3)", "SystemExit: 3")])
+def test_a_file_that_calls_sys_exit_is_wrong_with_its_line_and_list_still_lists(call, said, tmp_path, capsys):
+    (tmp_path / exercise(2).filename).write_text(f"import sys\n{call}\n")
+    assert main(["exercises", "check", "2", "--dir", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert out.endswith(f"): WRONG\nyour code raised {said}\n  at line 2 of ex2_unbroadcast.py, in <module>: {call}\n")
+    assert main(["exercises", "list", "--dir", str(tmp_path)]) == 0
+    assert "2  wrong       ex2_unbroadcast.py" in capsys.readouterr().out
+
+
+def test_ctrl_c_in_a_students_file_still_stops_the_checker(tmp_path):
+    (tmp_path / exercise(2).filename).write_text("raise KeyboardInterrupt\n")
+    with pytest.raises(KeyboardInterrupt):
+        check(2, tmp_path)
+
+
 def test_the_checker_reads_the_file_as_it_is_now(tmp_path):
     """Checked twice within a second, with the same file size: no stale bytecode is used."""
     write_solution(1, tmp_path)

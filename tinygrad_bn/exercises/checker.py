@@ -7,7 +7,8 @@ and eval forward have no gradient to check; they are judged by their defining pr
 (momentum 0 keeps the old statistics, momentum 1 gives the batch's; x = running_mean maps to beta).
 
 A stub raises NotImplementedError("exercise N: ..."): that is reported as unfinished, not a crash.
-Any other error in the student's code is reported as wrong, with the line of their file it came from.
+Any other error in the student's code (a `sys.exit()` too) is reported as wrong, with the line of
+their file it came from; Ctrl-C (KeyboardInterrupt) still stops the checker.
 """
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ def check(number: int, directory) -> Verdict:
         return Verdict(ex, UNFINISHED, str(error))
     except Mistake as error:
         return Verdict(ex, WRONG, str(error))
-    except Exception as error:  # the student's code failed: say how, and where in their file
+    except (Exception, SystemExit) as error:  # the student's code failed, or called sys.exit(): say how, and where
         return Verdict(ex, WRONG, _crash(error, path))
     return _combine(ex, parts)
 
@@ -121,7 +122,7 @@ def _combine(ex, parts) -> Verdict:
 def _crash(error, path) -> str:
     """`your code raised NameError: ...` and, below it, `at line 42 of ex1_scalar_ops.py, in backward:
     return grad * c`: the last line of the student's own file that the error passed through."""
-    text = f"your code raised {type(error).__name__}: {error}"
+    text = f"your code raised {type(error).__name__}" + (f": {error}" if str(error) else "")  # sys.exit() says nothing
     if isinstance(error, SyntaxError) and error.lineno is not None:
         return text + f"\n  at line {error.lineno} of {path.name}: {(error.text or '').strip()}"
     frames = []
