@@ -70,6 +70,22 @@ def test_a_planted_mistake_is_caught_and_the_wrong_node_named(number, tmp_path, 
         assert f"grad {number_text(row.got)}" in diagram.read_text().replace("&#45;", "-")
 
 
+def test_a_passing_check_removes_the_diagram_of_an_earlier_wrong_attempt(tmp_path, capsys):
+    diagram, notes = tmp_path / "ex1-wrong.svg", tmp_path / "ex2-wrong.svg"  # another exercise's: kept
+    notes.write_text("kept")
+    write_solution(1, tmp_path, mistake=True)
+    assert main(["exercises", "check", "1", "--dir", str(tmp_path)]) == 1
+    assert diagram.is_file()
+    capsys.readouterr()
+    write_solution(1, tmp_path)
+    assert main(["exercises", "check", "1", "--dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.endswith(f"\nremoved {diagram}, the diagram of an earlier attempt\n") and "marked in red" not in out
+    assert sorted(p.name for p in tmp_path.glob("*.svg")) == ["ex2-wrong.svg"]
+    assert main(["exercises", "check", "1", "--dir", str(tmp_path)]) == 0
+    assert "removed" not in capsys.readouterr().out  # nothing to remove: nothing said
+
+
 def test_a_wrong_step_of_part_a_is_drawn_with_the_gradient_the_student_derived(tmp_path):
     write_solution(4, tmp_path, mistake=True)
     verdict = check(4, tmp_path)

@@ -7,9 +7,10 @@
                                             the verdict; when a gradient is wrong, the node (label, op,
                                             shape), expected vs got, the largest difference, and a
                                             diagram DIR/exN-wrong.svg with that node marked in red
+                                            (removed by a later check that draws none)
 
 `check` exits with 0 when the exercise passes, 1 when it is wrong or unfinished, 2 when there is no
-file to check.
+file to check, even when its output is cut short (`| head -1`).
 """
 from __future__ import annotations
 
@@ -73,15 +74,23 @@ def run_check(args) -> int:
     except FileNotFoundError as error:
         print(f"tinygrad-bn exercises check: {error}", file=sys.stderr)
         return 2
+    args.exit_status = 0 if verdict.status == PASSING else 1  # decided before printing: see cli.py
     ex = verdict.exercise
     print(f"exercise {ex.number} ({ex.title}): {verdict.status.upper()}")
     print(verdict.message)
+    path = directory / f"ex{ex.number}-wrong.svg"
     if verdict.status == WRONG and verdict.report is not None and verdict.report.first_bad is not None:
-        path = directory / f"ex{ex.number}-wrong.svg"
         try:
             render(verdict.output, path, highlight=verdict.report.first_bad)
         except (OSError, RenderError) as error:
             print(f"(could not write the diagram {path}: {error})", file=sys.stderr)
         else:  # a reader that went away (`| head`) is cli.main's to handle, not a diagram that failed
             print(f"diagram with the wrong node marked in red: {path}")
-    return 0 if verdict.status == PASSING else 1
+    elif path.is_file():  # drawn by an earlier wrong attempt: it no longer shows this file
+        try:
+            path.unlink()
+        except OSError as error:
+            print(f"(could not remove {path}, the diagram of an earlier attempt: {error.strerror})", file=sys.stderr)
+        else:
+            print(f"removed {path}, the diagram of an earlier attempt")
+    return args.exit_status
