@@ -75,6 +75,46 @@ def test_plot_is_written_with_matplotlib(tmp_path):
     assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
 
 
+@pytest.mark.parametrize("name, start", [("curves.svg", b"<?xml"), ("curves.PDF", b"%PDF-")])
+def test_the_plot_format_follows_the_suffix(name, start, tmp_path):
+    pytest.importorskip("matplotlib", reason="matplotlib (the plot extra) is not installed")
+    path = tmp_path / name
+    assert demo.main(["--epochs", "1", "--plot", str(path)], out=io.StringIO()) == 0
+    assert path.read_bytes().startswith(start)
+    if name.endswith(".svg"):
+        assert b"<svg" in path.read_bytes()
+
+
+def test_a_plot_suffix_that_names_no_format_is_refused_before_training(tmp_path, capsys):
+    out = io.StringIO()
+    with pytest.raises(SystemExit) as exit_info:
+        demo.main(["--epochs", "1", "--plot", str(tmp_path / "p.jpg")], out=out)
+    assert exit_info.value.code == 2
+    assert out.getvalue() == ""  # no training started
+    assert capsys.readouterr().err.endswith(f"error: --plot {tmp_path / 'p.jpg'}: the suffix must be one of .png, "
+                                            f".svg, .pdf (it chooses the format)\n")
+    assert demo.main(["--epochs", "1", "--plot", "p.jpg", "--no-plot"], out=out) == 0  # no plot: any name will do
+
+
+@pytest.mark.parametrize("target, said", [("2", "2 is not an accuracy"), ("-1", "-1 is not an accuracy"),
+                                          ("0", "0 is not an accuracy"), ("nan", "nan is not an accuracy"),
+                                          ("95%", "'95%' is not a number")])
+def test_a_target_that_is_not_an_accuracy_is_a_usage_error(target, said, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["demo", "--target", target, "--no-plot"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: tinygrad-bn demo") and f"error: argument --target: {said}" in err
+    if "accuracy" in said:
+        assert err.endswith(": it must be more than 0 and at most 1 (0.95 is 95%)\n")
+
+
+def test_a_target_of_1_is_an_accuracy():
+    out = io.StringIO()
+    assert demo.main(["--epochs", "1", "--target", "1", "--no-plot"], out=out) == 0
+    assert "epochs to 100%" in out.getvalue()
+
+
 def test_an_unwritable_plot_path_is_reported_not_a_crash(tmp_path):
     pytest.importorskip("matplotlib", reason="matplotlib (the plot extra) is not installed")
     out = io.StringIO()

@@ -15,6 +15,7 @@ import argparse
 import io
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -101,13 +102,22 @@ def _table(results: dict, target: float) -> str:
     return "\n".join(rows)
 
 
+PLOT_FORMATS = ("png", "svg", "pdf")  # what the plot's suffix may be: matplotlib writes each of them
+
+
+def _plot_format(path: str) -> str | None:
+    """The plot's format, from its suffix (.png, .svg, .pdf, in any case), or None for any other."""
+    format = Path(path).suffix.lower().lstrip(".")
+    return format if format in PLOT_FORMATS else None
+
+
 def _write_plot(results: dict, path: str, out) -> None:
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        out.write("(no plot: matplotlib is not installed; pip install 'tinygrad_bn[plot]' to get a loss/accuracy PNG)\n")
+        out.write("(no plot: matplotlib is not installed; pip install 'tinygrad_bn[plot]' to get a loss/accuracy plot)\n")
         return
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
     for name, h in results.items():
@@ -117,11 +127,11 @@ def _write_plot(results: dict, path: str, out) -> None:
     ax_loss.set(xlabel="epoch", ylabel="training loss", yscale="log")
     ax_acc.set(xlabel="epoch", ylabel="accuracy")
     ax_acc.legend()
-    png = io.BytesIO()
-    fig.savefig(png, format="png", dpi=100)
+    picture = io.BytesIO()
+    fig.savefig(picture, format=_plot_format(path), dpi=100)
     plt.close(fig)
     try:
-        write_atomic(path, png.getvalue())
+        write_atomic(path, picture.getvalue())
     except OSError as error:
         out.write(f"(no plot: cannot write {path}: {error.strerror or error})\n")
         return
@@ -157,13 +167,25 @@ def main(argv=None, out=None) -> int:
     return run(parser.parse_args(argv), out)
 
 
+def _accuracy(text: str) -> float:
+    """--target's type: an accuracy, a number with 0 < accuracy <= 1 (argparse says what was wrong)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value <= 1:  # NaN is refused too: it is not in the range
+        raise argparse.ArgumentTypeError(f"{text} is not an accuracy: it must be more than 0 and at most 1 "
+                                         f"(0.95 is 95%)")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=60, help="epochs per network (default 60)")
-    parser.add_argument("--target", type=float, default=0.95, help="accuracy to reach (default 0.95)")
+    parser.add_argument("--target", type=_accuracy, default=0.95, help="accuracy to reach, 0 to 1 (default 0.95)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--plot", metavar="FILE.png", default="tinygrad_bn_demo.png",
-                        help="where to write the loss/accuracy plot when matplotlib is installed "
-                             "(default tinygrad_bn_demo.png)")
+    parser.add_argument("--plot", metavar="FILE", default="tinygrad_bn_demo.png",
+                        help="where to write the loss/accuracy plot when matplotlib is installed; its suffix, "
+                             ".png, .svg or .pdf, chooses the format (default tinygrad_bn_demo.png)")
     parser.add_argument("--no-plot", action="store_true", help="do not write a plot")
     parser.set_defaults(run=run, demo_parser=parser)
 
@@ -172,6 +194,9 @@ def run(args, out=None) -> int:
     out = out or sys.stdout
     if args.epochs < 1:
         args.demo_parser.error("--epochs must be at least 1")
+    if not args.no_plot and _plot_format(args.plot) is None:  # said now, not after training
+        args.demo_parser.error(f"--plot {args.plot}: the suffix must be one of "
+                               f"{', '.join('.' + f for f in PLOT_FORMATS)} (it chooses the format)")
     x, y = make_spirals(seed=args.seed)
     out.write(f"Two spirals, {len(x)} points; MLP 2-64-64-64-2 with weights at half the standard scale; "
               f"SGD momentum 0.9, batches of 64, the same seed for both.\n")
