@@ -57,6 +57,16 @@ def test_listing_prints_the_listing_with_gradients_and_writes_nothing_without_o(
     assert capsys.readouterr().out == format_graph(batch_norm_example("1d")) + "\n"
 
 
+def test_listing_with_format_writes_the_drawing_too_as_its_help_says(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit):
+        main(["draw", "--help"])
+    assert "(and write a drawing only if -o or --format is given)" in " ".join(capsys.readouterr().out.split())
+    assert main(["draw", "bn", "--listing", "--format", "dot"]) == 0
+    assert capsys.readouterr().out.endswith("\nwrote bn.dot (dot, bn example)\n")
+    assert [p.name for p in tmp_path.iterdir()] == ["bn.dot"]
+
+
 @pytest.mark.parametrize("argv, message", [
     (["draw", "lecture", "--layout", "2d"], "--layout applies to the bn example only"),
     (["draw", "bn", "--layout", "5d"], "invalid choice: '5d'"),

@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--collapse", action="store_true", help="draw each batch norm as a single node")
     parser.add_argument("--no-grad", action="store_true", help="leave gradients out of the drawing and listing")
     parser.add_argument("--listing", action="store_true",
-                        help="print the one-line-per-op listing (and write a drawing only if -o is given)")
+                        help="print the one-line-per-op listing (and write a drawing only if -o or --format is given)")
     parser.add_argument("--rankdir", choices=RANKDIRS, default="LR", type=str.upper,  # tb works as TB
                         help="LR: inputs on the left (default); TB: inputs at the top")
     parser.set_defaults(run=run, draw_parser=parser)
