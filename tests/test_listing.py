@@ -354,6 +354,19 @@ def test_a_group_opened_inside_another_is_listed_inside_it_and_its_leaves_come_b
         "layer {", "  %3", "  inner {", "    %4", "    %5", "  }", "  %6", "}", "%7"]
 
 
+def test_a_label_or_group_name_with_a_newline_stays_on_its_one_line_escaped():
+    x = Value(1.0, label="line1\nline2\ttab")
+    with group("layer\n1"):
+        y = x * 2
+    y.label = "out\r"
+    assert format_graph(y).splitlines() == [
+        "%0 line1\\nline2\\ttab : f64[] = 1",
+        "layer\\n1 {",
+        "  %1 out\\r : f64[] = Mul %0 2.0  # 2",
+        "}"]
+    assert "%0 line1\\nline2\ttab" in draw_graph(y).source  # a diagram: a newline is DOT's \n, a tab a tab, as before
+
+
 def test_show_grad_must_be_a_bool_as_in_draw_graph():
     with pytest.raises(TypeError, match=r"^format_graph: show_grad must be True or False, got 'yes'"):
         format_graph(Value(1.0) * 2, show_grad="yes")

@@ -145,6 +145,17 @@ def test_step_text_shows_what_each_node_sends_to_its_inputs():
         pytest.fail("the lecture graph has an x_hat node")
 
 
+def test_a_label_with_a_newline_stays_on_its_one_line_escaped_in_the_step_text():
+    x = Tensor([1.0, 2.0], requires_grad=True, label="line1\nline2")
+    y = x * 3
+    y.label = "total\u2028sum"
+    views = list(step_views(y.sum()))
+    assert views[1].text.splitlines() == ["step 2 of 3: %1 total\\u2028sum : f64[2] = Mul %0 3",
+                                          "  grad arriving:  d loss / d %1 total\\u2028sum = [1 1]",
+                                          "  sends to %0 line1\\nline2:  [3 3]"]
+    assert views[2].text.splitlines()[0] == "step 3 of 3: %0 line1\\nline2 : f64[2] = param"
+
+
 def test_without_a_terminal_every_step_is_printed(capsys, monkeypatch):
     monkeypatch.setattr("sys.stdin", io.StringIO(""))  # not a tty: no waiting for Enter
     assert main(["step", "bn"]) == 0

@@ -6,6 +6,7 @@ Everything here reads only the node protocol (graph.py): `data`, `grad`, `op`, `
 Python float, which numpy sees as a 0-d float64: `f64[]`.
 
     type_text(node)        "f64[256,64]", "f32[3]", "f64[]"
+    one_line(text)         "line1\\nline2": a label or group name for one line of the listing or a step
     summary_text(array)    "2.06" (one number), "[0.1, -2, 3]" or "[[1], [2]]" (a few), "mean 0.01 std 1" (many)
     op_arguments(node)     [(None, parent), (None, 1e-05), ("axis", (0,))]: what the op was given
     operands(node)         [(x, "1"), (y, "2")]: the nodes the op was given, numbered where order matters
@@ -13,6 +14,7 @@ Python float, which numpy sees as a 0-d float64: `f64[]`.
 from __future__ import annotations
 
 import inspect
+import unicodedata
 
 import numpy as np
 
@@ -36,6 +38,12 @@ def outputs_of(output, where: str) -> tuple:
 def number_text(x) -> str:
     """A number to 4 significant digits: 3, -1.026, 1e-05, 0.0002345."""
     return f"{float(x):.4g}"
+
+
+def one_line(text: str) -> str:
+    """`text` for one line of a text output (the listing, a step): each control character or line
+    break shown escaped as in a Python string (a newline as \\n, a tab as \\t); diagrams show labels as they are."""
+    return "".join(repr(c)[1:-1] if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text)
 
 
 def type_text(node: Node) -> str:

@@ -22,8 +22,8 @@ from the bottom up beside a debugger stepping through `backward()` and the lines
 """
 from __future__ import annotations
 
-from .describe import block_of, blocks_of, constant_text, group_titles, holds_one_number, number_text, op_arguments, \
-    outputs_of, summary_text, type_text
+from .describe import block_of, blocks_of, constant_text, group_titles, holds_one_number, number_text, one_line, \
+    op_arguments, outputs_of, summary_text, type_text
 from .graph import Node, topological_order
 
 
@@ -44,7 +44,7 @@ def format_graph(output, *, show_grad: bool = False) -> str:
             while same < min(len(blocks), len(open_blocks)) and blocks[same] is open_blocks[same]:
                 same += 1
             lines += ["  " * depth + "}" for depth in reversed(range(same, len(open_blocks)))]
-            lines += ["  " * depth + f"{titles[blocks[depth]]} {{" for depth in range(same, len(blocks))]
+            lines += ["  " * depth + f"{one_line(titles[blocks[depth]])} {{" for depth in range(same, len(blocks))]
             open_blocks = blocks
         lines.append("  " * len(open_blocks) + node_line(node, ids, show_grad))
     lines += ["  " * depth + "}" for depth in reversed(range(len(open_blocks)))]
@@ -53,7 +53,7 @@ def format_graph(output, *, show_grad: bool = False) -> str:
 
 def node_line(node: Node, ids: dict, show_grad: bool = False) -> str:
     """`%id label : type = Op arguments  # number, grad g` for one node (ids: node -> number)."""
-    name = f"%{ids[node]}" + (f" {node.label}" if node.label else "")
+    name = f"%{ids[node]}" + (f" {one_line(node.label)}" if node.label else "")
     if node.is_leaf:
         rhs = number_text(node.data) if holds_one_number(node) else "param" if node.requires_grad else "input"
     else:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .describe import number_text, summary_text
+from .describe import number_text, one_line, summary_text
 from .draw import draw_graph
 from .examples import add_example_arguments, example, example_from_args
 from .graph import Node, backward_steps, topological_order
@@ -83,7 +83,7 @@ def step_text(step, ids: dict, number: int, total: int) -> str:
 
 
 def _name(node, ids) -> str:
-    return f"%{ids[node]}" + (f" {node.label}" if node.label else "")
+    return f"%{ids[node]}" + (f" {one_line(node.label)}" if node.label else "")
 
 
 def _labelled(prefix: str, x) -> str:
