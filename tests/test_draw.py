@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from tinygrad_bn import Function, Tensor, Value, draw_graph, group, topological_order
+from tinygrad_bn.draw import _counted
 from tinygrad_bn.examples import batch_norm_example, lecture_example
 from tinygrad_bn.functional import batch_norm
 
@@ -312,6 +313,23 @@ def test_one_node_left_out_is_one_node_in_the_title():
     y = (x * 2 + x) * 3  # leaves x, and three ops
     title = re.search(r'^\tlabel="(.*)"', draw_graph(y, max_nodes=6).source, flags=re.M).group(1)
     assert title.endswith("; 1 node not drawn")
+
+
+@pytest.mark.parametrize("max_nodes", [1, 2])
+def test_the_output_is_drawn_even_when_max_nodes_is_smaller_and_the_title_counts_what_is_shown(max_nodes):
+    loss = lecture_example()
+    source = draw_graph(loss, max_nodes=max_nodes).source
+    assert set(nodes_of(source)) == {"n62", "op62", "cut"}  # the loss, the + that made it, the rest behind a note
+    assert nodes_of(source)["n62"]["label"].startswith("%62 loss")
+    title = re.search(r'^\tlabel="(.*)"', source, flags=re.M).group(1)
+    assert title.endswith("\\nshowing the 3 shapes nearest the output; 62 nodes not drawn")
+    two = [loss, topological_order(loss)[-2]]  # two outputs: both drawn, with their makers
+    assert {"n61", "op61", "n62", "op62", "cut"} == set(nodes_of(draw_graph(two, max_nodes=max_nodes).source))
+
+
+def test_counts_in_titles_and_notes_are_singular_for_one():
+    """The title can no longer show one shape (the output and the note are two), but the wording is shared."""
+    assert (_counted(1, "shape"), _counted(3, "shape"), _counted(1250, "node")) == ("1 shape", "3 shapes", "1,250 nodes")
 
 
 def test_a_graph_of_thousands_of_nodes_collapses_within_max_nodes():

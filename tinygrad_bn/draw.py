@@ -20,7 +20,8 @@ What is drawn:
 
 Big graphs: when more than `max_nodes` shapes (boxes, ellipses, collapsed groups) would be drawn,
 every group is collapsed; if that is still too many, only the `max_nodes` shapes nearest the output
-are drawn, the rest standing behind one "... not drawn" node. The graph's title says which happened.
+are drawn, the rest standing behind one "... not drawn" node (the outputs, with the ops that made
+them, are drawn even when they alone are more). The graph's title says which happened.
 
 Node ids in the DOT text follow the topological order (n13 is %13, op13 is the op that made it,
 g0 the first collapsed group), never id(), so the same graph gives the same text on every run.
@@ -71,7 +72,8 @@ def draw_graph(output, *, show_grad: bool = True, rankdir: str = "LR", collapse=
         notes.append(f"{len(order):,} nodes: {before:,} shapes > max_nodes={max_nodes}, so every group is collapsed")
     if plan.size > max_nodes:
         plan.truncate(max_nodes)
-        notes.append(f"showing the {plan.size:,} shapes nearest the output; {_nodes(plan.hidden_count)} not drawn")
+        notes.append(f"showing the {_counted(plan.size, 'shape')} nearest the output; "
+                     f"{_counted(plan.hidden_count, 'node')} not drawn")
         cut = [f"%{index}" for index, node in enumerate(order) if not plan.drawn(node) and any(node is m for m in marked)]
         if cut:
             notes.append(f"the highlighted {', '.join(cut)} {'is' if len(cut) == 1 else 'are'} among them: "
@@ -178,17 +180,18 @@ class _Plan:
     def truncate(self, max_nodes: int):
         """Keep the shapes nearest the outputs (breadth first, backwards), at most max_nodes of them
         with the "not drawn" node: a box costs one shape, and the op (or collapsed group) that made it
-        one more, once."""
+        one more, once. The outputs and their makers are kept even beyond max_nodes: a drawing
+        without its output would show nothing of the graph."""
         boxes, makers, size, max_nodes = set(), set(), 0, max_nodes - 1
         frontier = [node for node in self.order if node in self.outputs]
-        while frontier and size < max_nodes:
+        while frontier:
             upstream = []
             for node in frontier:
                 if node in boxes:
                     continue
                 maker = self.maker(node)
                 new_maker = maker is not None and maker not in makers
-                if size + 1 + new_maker > max_nodes:
+                if size + 1 + new_maker > max_nodes and node not in self.outputs:
                     continue
                 boxes.add(node)
                 size += 1 + new_maker
@@ -316,7 +319,7 @@ class _Writer:
             for parent in plan.sources(g):
                 self._input_edge(dot, parent, f"g{self.group_ids[g]}", cut_edges)
         if plan.cut:
-            dot.node("cut", graphviz.nohtml(f"... {_nodes(plan.hidden_count)} not drawn"), shape="note",
+            dot.node("cut", graphviz.nohtml(f"... {_counted(plan.hidden_count, 'node')} not drawn"), shape="note",
                      fillcolor=CUT, fontname="Helvetica")
             for target in dict.fromkeys(cut_edges):
                 dot.edge("cut", target, style="dashed")
@@ -330,8 +333,9 @@ class _Writer:
             dot.edge(f"n{self.ids[parent]}", target, **label, **self._style(parent in self.path))
 
 
-def _nodes(count: int) -> str:
-    return f"{count:,} node" + ("" if count == 1 else "s")
+def _counted(count: int, noun: str) -> str:
+    """`1 node`, `1,250 nodes`."""
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
 
 
 def _downstream(marked: list, consumers: dict) -> set:
