@@ -110,11 +110,11 @@ def test_tensor_boxes_show_type_and_a_summary_of_data_and_grad():
     source = draw_graph(loss).source
     nodes = nodes_of(source)
     by_label = {node.label: i for i, node in enumerate(order) if node.label}
-    weight = order[by_label["weight"]]
-    numbers = ", ".join(f"{v:.4g}" for v in weight.data)
-    grads = ", ".join(f"{v:.4g}" for v in weight.grad)
-    assert nodes[f"n{by_label['weight']}"]["label"] == \
-        f"%{by_label['weight']} weight : f64[3] | data [{numbers}] | grad [{grads}]"
+    gamma = order[by_label["gamma"]]
+    numbers = ", ".join(f"{v:.4g}" for v in gamma.data)
+    grads = ", ".join(f"{v:.4g}" for v in gamma.grad)
+    assert nodes[f"n{by_label['gamma']}"]["label"] == \
+        f"%{by_label['gamma']} gamma : f64[3] | data [{numbers}] | grad [{grads}]"
     x = order[by_label["x"]]
     assert nodes[f"n{by_label['x']}"]["label"] == (f"%{by_label['x']} x : f64[4,3] | data mean {x.data.mean():.4g} "
                                                    f"std {x.data.std():.4g} | grad mean {x.grad.mean():.4g} "

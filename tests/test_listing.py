@@ -84,8 +84,8 @@ batch_norm {
 # A 2-D (N, C) = (4, 3) batch norm on the tensor engine: structure only (types, ops, options).
 TENSOR_LISTING = """\
 %0 x : f64[4,3] = param
-%1 weight : f64[3] = param
-%2 bias : f64[3] = param
+%1 gamma : f64[3] = param
+%2 beta : f64[3] = param
 batch_norm {
   %3 mean : f64[1,3] = Mean %0 axis=(0,) keepdims=True
   %4 x - mean : f64[4,3] = Sub %0 %3
@@ -137,9 +137,9 @@ def test_show_grad_adds_each_nodes_gradient():
         assert line.endswith(f"grad {node.grad:.4g}"), line
     tensor_loss = batch_norm_example("1d")
     text = format_graph(tensor_loss, show_grad=True)
-    x, weight = topological_order(tensor_loss)[:2]
-    assert (x.label, weight.label) == ("x", "weight")
-    assert "%1 weight : f64[3] = param  # grad [" + ", ".join(f"{g:.4g}" for g in weight.grad) + "]" in text
+    x, gamma = topological_order(tensor_loss)[:2]
+    assert (x.label, gamma.label) == ("x", "gamma")
+    assert "%1 gamma : f64[3] = param  # grad [" + ", ".join(f"{g:.4g}" for g in gamma.grad) + "]" in text
     assert re.search(r"%0 x : f64\[4,3\] = param  # grad mean \S+ std \S+", text)  # 12 numbers: summarized
 
 

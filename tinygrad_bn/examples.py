@@ -49,9 +49,9 @@ def batch_norm_example(layout: str = "1d", seed: int = 0) -> Tensor:
     shape = LAYOUTS[layout]
     channels = shape[1]
     x = Tensor(rng.normal(2.0, 3.0, size=shape), requires_grad=True, label="x")
-    weight = Tensor(rng.uniform(0.5, 1.5, size=channels), requires_grad=True, label="weight")
-    bias = Tensor(rng.uniform(-0.5, 0.5, size=channels), requires_grad=True, label="bias")
-    y = batch_norm(x, weight, bias)
+    gamma = Tensor(rng.uniform(0.5, 1.5, size=channels), requires_grad=True, label="gamma")
+    beta = Tensor(rng.uniform(-0.5, 0.5, size=channels), requires_grad=True, label="beta")
+    y = batch_norm(x, gamma, beta)
     loss = (y * np.linspace(-1.0, 1.0, y.numel()).reshape(shape)).sum()
     loss.label = "loss"
     loss.backward()
