@@ -15,9 +15,10 @@ from tinygrad_bn.cli import main as cli_main
 def _table_rows(text):
     rows = {}
     for name in ("without BN", "with BN"):
-        match = re.search(rf"^{name}\s+(\S+(?: reached)?)\s+([\d.]+)\s+([\d.]+)$", text, re.M)
+        match = re.search(rf"^{name}\s+(\S+(?: reached)?)\s+(\d+ ms|-)\s+([\d.]+)\s+([\d.]+)$", text, re.M)
         assert match, f"no table row for {name!r} in:\n{text}"
-        rows[name] = match.groups()
+        epochs, took, per_epoch, final = match.groups()
+        rows[name] = (epochs, final, per_epoch, took)
     return rows
 
 
@@ -30,6 +31,8 @@ def test_demo_trains_both_networks_and_batch_norm_gets_there_first():
     plain = rows["without BN"][0]
     assert plain == "not reached" or bn_epochs < int(plain)
     assert float(rows["with BN"][1]) >= 0.95
+    bn_ms, bn_epoch_ms = float(rows["with BN"][3].split()[0]), float(rows["with BN"][2])
+    assert bn_ms == pytest.approx(bn_epochs * bn_epoch_ms, rel=0.75)  # the epochs' time: about their count x the median
     single, batch = re.search(r"accuracy one at a time: ([\d.]+); the whole set as one batch in eval\(\): ([\d.]+) "
                               r"\(the same", text).groups()
     assert single == batch
