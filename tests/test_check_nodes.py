@@ -7,7 +7,8 @@ op's node as the only culprit, although every node upstream of it is wrong too.
 import numpy as np
 import pytest
 
-from tinygrad_bn import NodeReport, Tensor, Value, check_nodes, ops
+from tinygrad_bn import Function, NodeReport, Tensor, Value, check_nodes, ops
+from tinygrad_bn.check_nodes import GradientChangedInPlace
 from tinygrad_bn.functional import BatchNormFn, batch_norm, cross_entropy
 from tinygrad_bn.graph import topological_order
 
@@ -218,6 +219,56 @@ def test_leaves_that_do_not_require_grad_are_checked_and_left_alone():
     assert report.ok
     assert np.any(report.row(x).analytic != 0)  # its gradient was computed for the check ...
     assert x.requires_grad is False and x.grad is None  # ... and not left behind
+
+
+class ScaleBy(Function):
+    """y = x * w for a constant w: backward returns None for w, PyTorch's convention for an input that
+    needs no gradient."""
+    @staticmethod
+    def forward(ctx, x, w):
+        ctx.save_for_backward(w)
+        return x * w
+
+    @staticmethod
+    def backward(ctx, grad):
+        (w,) = ctx.saved_tensors
+        return grad * w, None
+
+
+def test_a_constant_that_its_op_sends_none_is_not_checked():
+    x, w = Tensor([1.0, 2.0, 3.0], requires_grad=True, label="x"), Tensor([2.0, -1.0, 0.5], label="w")
+    report = check_nodes((ScaleBy.apply(x, w) * np.array([1.0, 2.0, 3.0])).sum())
+    assert report.ok, report
+    assert all(r.node is not w for r in report.rows) and report.row(x).close
+
+
+class Double(Function):
+    """y = 2 x, with a backward that doubles the gradient it was given in place."""
+    @staticmethod
+    def forward(ctx, x):
+        return 2 * x
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad *= 2
+        return grad
+
+
+@pytest.mark.parametrize("engine", ["tensor", "value"])
+def test_a_backward_that_changes_its_gradient_in_place_is_named(engine):
+    """Add sends one array to both of its inputs: Double's `grad *= 2` changes b's gradient too."""
+    if engine == "value":  # a float cannot change in place: nothing to catch, and the check passes
+        a, b = Value(1.0), Value(3.0)
+        assert check_nodes(Double.apply(a) + b * b).ok
+        return
+    a, b = Tensor([1.0, 2.0], requires_grad=True), Tensor([3.0, 4.0], requires_grad=True, label="b")
+    y = Double.apply(a)
+    y.label = "y"
+    loss = ((y + b * b) * np.array([1.0, 10.0])).sum()
+    with pytest.raises(GradientChangedInPlace, match=r"^check_nodes: Double\.backward \(at node %\d+ y\) changed the "
+                                                     r"gradient it was given in place"):
+        check_nodes(loss)
+    assert a.grad is None and b.grad is None  # the graph's gradients are left as they were
 
 
 def test_the_graph_data_and_grads_are_left_as_they_were():

@@ -121,6 +121,23 @@ def test_a_different_but_correct_solution_passes(tmp_path):
     assert check_text(1, text, tmp_path).status == PASSING
 
 
+@pytest.mark.parametrize("number, right, wrong, said", [
+    (1, "(grad * out * math.log(a) if", "(out * math.log(a) if", "first wrong gradient"),  # grad forgotten: caught
+    (4, 'dbnvar = -0.5 * (s["bnvar"] + eps) ** -1.5', 'dbnvar = -0.5 * s["bnvar"] ** -1.5', "first wrong gradient"),
+    (3, "        return np.broadcast_to(g / ctx.n, ctx.shape), None, None",
+        "        g /= ctx.n\n        return np.broadcast_to(g, ctx.shape), None, None",
+        "Mean.backward (at node %17 y.mean(2)) changed the gradient it was given in place"),
+])
+def test_small_mistakes_are_caught(number, right, wrong, said, tmp_path):
+    """A Pow backward that forgets `grad` for the exponent (ex1's last op now gets a gradient that is
+    not 1), a forgotten eps (the checker's tolerance is tight enough), and a gradient changed in place."""
+    text = solved_text(number)
+    assert right in text
+    verdict = check_text(number, text.replace(right, wrong, 1), tmp_path)
+    assert verdict.status == WRONG and said in verdict.message, verdict.message
+    assert "your code raised" not in verdict.message
+
+
 def test_part_a_of_exercise_4_can_be_checked_step_by_step(tmp_path):
     head, part_a = solved_text(4).split("def backward_by_steps")
     for name in ("dbnvar", "dbndiff2", "dbndiff", "dbnmeani", "dhprebn"):  # the last five steps left to do

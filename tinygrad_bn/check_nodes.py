@@ -36,6 +36,12 @@ from .function import Context
 from .graph import Node, backward_steps, topological_order
 
 
+class GradientChangedInPlace(ValueError):
+    """A Function's backward wrote into the gradient it was given (`grad *= 2`) instead of making a new
+    array: that array is also other nodes' gradient (an Add sends the same array to both of its
+    inputs, and a node keeps the array it received as its .grad), so they silently changed too."""
+
+
 class NodeCheck:
     """One row of the report: a node, its analytic and numeric d(output)/d(node), and the verdict.
 
@@ -165,8 +171,8 @@ def check_nodes(output: Node, eps: float = 1e-6, atol: float = 1e-5, rtol: float
                             f"{np.asarray(node.data).dtype} data; finite differences need float64 "
                             f"(build the graph from Tensor(..., dtype=np.float64))")
     if grads is None:
-        analytic, sends = _backward_pass(output, order)
-        checked = list(reversed(order))
+        analytic, sends = _backward_pass(output, order, names)
+        checked = [n for n in reversed(order) if n.requires_grad or not _declined(n, sends)]
     else:
         analytic, sends = _claimed(grads, order, names), None
         checked = [n for n in reversed(order) if n in analytic]
@@ -182,20 +188,40 @@ def check_nodes(output: Node, eps: float = 1e-6, atol: float = 1e-5, rtol: float
 
 # ---------------------------------------------------------------- the two sides of the comparison
 
-def _backward_pass(output, order):
+def _backward_pass(output, order, names):
     """One backward pass on the real graph with every node treated as requiring grad; returns each
-    node's gradient and what each node sent to its inputs. Every .grad and requires_grad is restored."""
+    node's gradient and what each node sent to its inputs. Every .grad and requires_grad is restored.
+
+    What each op sends is copied as it is sent, so that a node's gradient can be compared, at its own
+    step, with the sum of the copies: if they differ, the node's Function changed in place the
+    gradient it was given (GradientChangedInPlace, naming it), which would mislead every check after."""
     saved = [(node.grad, node.requires_grad) for node in order]
     try:
         for node in order:
             node.requires_grad = True
             node.zero_grad()
-        sends = {step.node: step.sends for step in backward_steps(output)}
+        sends, received = {}, {}
+        for node, grad, sent in backward_steps(output):
+            if node in received and not np.array_equal(received.pop(node), grad, equal_nan=True):
+                raise GradientChangedInPlace(
+                    f"check_nodes: {node.op}.backward (at node {names[node]}) changed the gradient it was given "
+                    f"in place (grad *= ..., grad += ..., grad[...] = ...): that array is also the gradient of "
+                    f"other nodes, which changed with it; make a new array instead (grad = grad * ...)")
+            sends[node] = sent
+            for parent, g in zip(node._inputs, sent):
+                if g is not None:  # summed in the order backward_steps sums them, so equal means unchanged
+                    received[parent] = received[parent] + _copy(g) if parent in received else _copy(g)
         analytic = {node: _as_array(node.grad, node) for node in order}
     finally:
         for node, (grad, requires_grad) in zip(order, saved):
             node.grad, node.requires_grad = grad, requires_grad
     return analytic, sends
+
+
+def _declined(node, sends) -> bool:
+    """Did an op that uses `node` (a node that needs no gradient: a constant) send it None, as a
+    Function may for an input that does not require grad? Then its gradient is not checked."""
+    return any(s is None for consumer, sent in sends.items() for p, s in zip(consumer._inputs, sent) if p is node)
 
 
 def _claimed(grads, order, names):

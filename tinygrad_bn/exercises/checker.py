@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..check_nodes import check_nodes
+from ..check_nodes import GradientChangedInPlace, check_nodes
 from ..functional import _named
 from ..tensor import Tensor
 from ..value import Value
@@ -95,9 +95,16 @@ def _part(name, check_part, *args) -> _Part:
         return _Part(name, WRONG, str(error))
 
 
+TOLERANCE = dict(atol=1e-8, rtol=1e-6)  # check_nodes' defaults are 1e-5 and 1e-3; the finite differences
+# here are good to about 1e-9, and a forgotten eps (1e-5 against a variance near 1) must not pass
+
+
 def _graded(name, output, **kwargs) -> _Part:
     """Check every node of output's graph (or the claimed `grads`) by finite differences."""
-    report = check_nodes(output, **kwargs)
+    try:
+        report = check_nodes(output, **TOLERANCE, **kwargs)
+    except GradientChangedInPlace as error:
+        raise Mistake(str(error).replace("check_nodes: ", "")) from None
     if report.ok:
         return _Part(name, PASSING, report.verdict(), report, output)
     if "grads" not in kwargs:
@@ -180,17 +187,23 @@ def _check_1(m):
 
 def _ex1_mul(name, m, a, b):
     ab = _named(m.Mul.apply(a, b), "a * b")
-    return _graded(name, _named(m.Mul.apply(ab, a), "a * b * a"))         # a is used twice
+    return _graded(name, _weighted(_named(m.Mul.apply(ab, a), "a * b * a")))         # a is used twice
 
 
 def _ex1_div(name, m, a, b, c):
     q = _named(m.Div.apply(a, c), "a / c")
-    return _graded(name, _named(m.Div.apply(q, b), "a / c / b"))
+    return _graded(name, _weighted(_named(m.Div.apply(q, b), "a / c / b")))
 
 
 def _ex1_pow(name, m, b, p):
-    square = _named(m.Pow.apply(b, 2), "b ** 2")                          # a constant exponent
-    return _graded(name, _named(m.Pow.apply(square, p), "(b ** 2) ** p"))  # an exponent that is a node
+    square = _named(m.Pow.apply(b, 2), "b ** 2")                                     # a constant exponent
+    return _graded(name, _weighted(_named(m.Pow.apply(square, p), "(b ** 2) ** p")))  # an exponent that is a node
+
+
+def _weighted(out):
+    """out * 0.7 (the engine's own Mul): the student's last op then gets a gradient that is not 1, so a
+    backward that forgets to multiply by `grad` is caught there too."""
+    return _named(out * 0.7, "(checker) out * 0.7")
 
 
 # ---------------------------------------------------------------- exercise 2: unbroadcast
