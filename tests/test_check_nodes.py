@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tinygrad_bn import Function, NodeReport, Tensor, Value, check_nodes, ops
-from tinygrad_bn.check_nodes import GradientChangedInPlace
+from tinygrad_bn.check_nodes import ChangedInPlace
 from tinygrad_bn.functional import BatchNormFn, batch_norm, cross_entropy
 from tinygrad_bn.graph import topological_order
 
@@ -265,10 +265,32 @@ def test_a_backward_that_changes_its_gradient_in_place_is_named(engine):
     y = Double.apply(a)
     y.label = "y"
     loss = ((y + b * b) * np.array([1.0, 10.0])).sum()
-    with pytest.raises(GradientChangedInPlace, match=r"^check_nodes: Double\.backward \(at node %\d+ y\) changed the "
+    with pytest.raises(ChangedInPlace, match=r"^check_nodes: Double\.backward \(at node %\d+ y\) changed the "
                                                      r"gradient it was given in place"):
         check_nodes(loss)
     assert a.grad is None and b.grad is None  # the graph's gradients are left as they were
+
+
+class Shifted(Function):
+    """y = 2 (x - 1), with a forward that subtracts in place: the leaf's own data changes."""
+    @staticmethod
+    def forward(ctx, x):
+        x -= 1.0
+        return 2 * x
+
+    @staticmethod
+    def backward(ctx, grad):
+        return 2 * grad
+
+
+def test_a_forward_that_changes_its_input_in_place_is_named():
+    x = Tensor([1.0, 2.0], requires_grad=True, label="x")
+    y = Shifted.apply(x)
+    y.label = "y"
+    assert list(x.data) == [0.0, 1.0]  # the leaf changed under the graph
+    with pytest.raises(ChangedInPlace, match=r"^check_nodes: %1 y \(Shifted\) is not what its op gives when re-run "
+                                             r"on its inputs \(%0 x\): one of them was changed in place"):
+        check_nodes((y * np.array([1.0, 3.0])).sum())
 
 
 def test_the_graph_data_and_grads_are_left_as_they_were():

@@ -127,6 +127,8 @@ def test_a_different_but_correct_solution_passes(tmp_path):
     (3, "        return np.broadcast_to(g / ctx.n, ctx.shape), None, None",
         "        g /= ctx.n\n        return np.broadcast_to(g, ctx.shape), None, None",
         "Mean.backward (at node %17 y.mean(2)) changed the gradient it was given in place"),
+    (5, "        ctx.x_hat = (x - running_mean) * ctx.r\n", "        x -= running_mean\n        ctx.x_hat = x * ctx.r\n",
+        "(BatchNormEval) is not what its op gives when re-run on its inputs"),
 ])
 def test_small_mistakes_are_caught(number, right, wrong, said, tmp_path):
     """A Pow backward that forgets `grad` for the exponent (ex1's last op now gets a gradient that is
@@ -159,13 +161,13 @@ def test_a_gradient_of_the_wrong_shape_in_part_a_of_exercise_4_is_a_mistake_and_
     assert (part_a.status, part_b.status) == (WRONG, PASSING)
 
 
-def test_a_list_of_gradients_gets_the_engines_message_in_exercise_4(tmp_path):
+def test_a_list_of_gradients_is_said_to_be_a_list_in_exercise_4(tmp_path):
     right = "return dhprebn, (g * bnraw).sum(0, keepdims=True), g.sum(0, keepdims=True), None"
     text = solved_text(4)
     assert right in text
     verdict = check_text(4, text.replace(right, "return [" + right[len("return "):] + "]"), tmp_path)
     assert verdict.status == WRONG
-    assert "BatchNormClosedForm.backward returned 1 gradient(s), expected 4" in verdict.message
+    assert "BatchNormClosedForm.backward returned a list; return a tuple, one gradient per input" in verdict.message
 
 
 def test_exercise_1_reports_each_op_on_its_own(tmp_path):
@@ -189,6 +191,19 @@ def test_exercise_1_reports_each_op_on_its_own(tmp_path):
     (5, "(grad * ctx.x_hat).sum(0), grad.sum(0), None, None, None", "grad * ctx.x_hat, grad.sum(0), None, None, None",
      "BatchNormEval: exercise 5: BatchNormEval.backward returned a gradient of shape (1, 3) for input 1 (gamma), "
      "which has shape (3,)"),
+    (5, "(grad * ctx.x_hat).sum(0), grad.sum(0), None, None, None",
+     "(grad * ctx.x_hat).sum(0, keepdims=True), grad.sum(0), None, None, None",
+     "BatchNormEval: exercise 5: BatchNormEval.backward returned a gradient of shape (1, 3) for input 1 (gamma), "
+     "which has shape (3,): a gradient has the shape of its input, so give it exactly that shape (no kept axis"),
+    (4, "return dhprebn, (g * bnraw).sum(0, keepdims=True), g.sum(0, keepdims=True), None",
+     "return (g * bnraw).sum(0, keepdims=True), g.sum(0, keepdims=True), dhprebn, None",
+     "part B (closed form): exercise 4: BatchNormClosedForm.backward returned a gradient of shape (1, 3) for input "
+     "0 (hprebn), which has shape (5, 3): a gradient has the shape of its input, and this is the shape of input 1: "
+     "are the gradients returned in forward's order?"),
+    (4, "return dhprebn, (g * bnraw).sum(0, keepdims=True), g.sum(0, keepdims=True), None",
+     "return dhprebn, (g * bnraw).sum(0), g.sum(0, keepdims=True), None",
+     "part B (closed form): exercise 4: BatchNormClosedForm.backward returned a gradient of shape (3,) for input "
+     "1 (bngain), which has shape (1, 3): a gradient has the shape of its input, so keep the axes you summed over"),
 ])
 def test_a_gradient_of_the_wrong_shape_is_a_mistake_said_in_words(number, right, wrong, message, tmp_path):
     text = solved_text(number)

@@ -205,6 +205,23 @@ def test_a_backward_that_returns_none_is_a_missing_return(engine, inputs):
         fn.apply(*[a] * inputs).backward(None if engine is Value else np.ones(2))
 
 
+@pytest.mark.parametrize("engine", [Value, Tensor])
+def test_a_list_of_gradients_is_said_to_be_a_list(engine):
+    fn = make_function("Listed", lambda g: [g, g])
+    a = Value(1.0) if engine is Value else Tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(TypeError, match=r"^Listed\.backward returned a list; return a tuple, one gradient per input "
+                                        r"to forward \(return ga, gb\)"):
+        fn.apply(a, a * 2).backward(None if engine is Value else np.ones(2))
+
+
+@pytest.mark.parametrize("engine", [Value, Tensor])
+def test_a_forward_that_returns_none_is_a_missing_return(engine):
+    fn = type("NoReturn", (Function,), {"forward": staticmethod(lambda ctx, x: None),
+                                        "backward": staticmethod(lambda ctx, grad: grad)})
+    with pytest.raises(TypeError, match=r"^NoReturn\.forward returned None \(a missing return\?\)"):
+        fn.apply(Value(1.0) if engine is Value else Tensor([1.0]))
+
+
 @pytest.mark.parametrize("bad", [lambda g: np.ones(3), lambda g: np.ones((2, 3)), lambda g: np.ones(1),
                                  lambda g: np.float64(1.0)])
 def test_wrong_gradient_shape_names_the_function_and_the_input(bad):

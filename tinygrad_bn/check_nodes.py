@@ -36,10 +36,14 @@ from .function import Context
 from .graph import Node, backward_steps, topological_order
 
 
-class GradientChangedInPlace(ValueError):
-    """A Function's backward wrote into the gradient it was given (`grad *= 2`) instead of making a new
-    array: that array is also other nodes' gradient (an Add sends the same array to both of its
-    inputs, and a node keeps the array it received as its .grad), so they silently changed too."""
+class ChangedInPlace(ValueError):
+    """An array the graph keeps was written into, so no gradient can be checked:
+
+    - a Function's forward changed an input (`x -= mean`): the input's data (a leaf's too) is not the
+      value the op was computed from any more, and the numbers of the graph no longer fit together;
+    - a Function's backward changed the gradient it was given (`grad *= 2`) instead of making a new
+      array: that array is also other nodes' gradient (an Add sends the same array to both of its
+      inputs, and a node keeps the array it received as its .grad), so they silently changed too."""
 
 
 class NodeCheck:
@@ -170,6 +174,7 @@ def check_nodes(output: Node, eps: float = 1e-6, atol: float = 1e-5, rtol: float
             raise TypeError(f"check_nodes: node {names[node]} ({node.op or 'leaf'}) holds "
                             f"{np.asarray(node.data).dtype} data; finite differences need float64 "
                             f"(build the graph from Tensor(..., dtype=np.float64))")
+    _check_forwards(order, names)
     if grads is None:
         analytic, sends = _backward_pass(output, order, names)
         checked = [n for n in reversed(order) if n.requires_grad or not _declined(n, sends)]
@@ -188,13 +193,28 @@ def check_nodes(output: Node, eps: float = 1e-6, atol: float = 1e-5, rtol: float
 
 # ---------------------------------------------------------------- the two sides of the comparison
 
+def _check_forwards(order, names):
+    """Re-run each op's forward on copies of its inputs' data: it must give the data the node holds
+    (ChangedInPlace if not, naming the node and its inputs)."""
+    for node in order:
+        if node._fn is None:
+            continue
+        again = node._fn.forward(Context(node._inputs), *[_copy(p.data) if isinstance(p, Node) else p for p in node._inputs])
+        if not np.allclose(again, node.data, rtol=1e-12, atol=0, equal_nan=True):
+            inputs = ", ".join(names[p] for p in node._inputs if isinstance(p, Node))
+            raise ChangedInPlace(
+                f"check_nodes: {names[node]} ({node.op}) is not what its op gives when re-run on its inputs "
+                f"({inputs}): one of them was changed in place after the op ran (x -= ... in a forward, or "
+                f"x.data changed), so the graph's numbers no longer fit together; make new arrays (x = x - ...)")
+
+
 def _backward_pass(output, order, names):
     """One backward pass on the real graph with every node treated as requiring grad; returns each
     node's gradient and what each node sent to its inputs. Every .grad and requires_grad is restored.
 
     What each op sends is copied as it is sent, so that a node's gradient can be compared, at its own
     step, with the sum of the copies: if they differ, the node's Function changed in place the
-    gradient it was given (GradientChangedInPlace, naming it), which would mislead every check after."""
+    gradient it was given (ChangedInPlace, naming it), which would mislead every check after."""
     saved = [(node.grad, node.requires_grad) for node in order]
     try:
         for node in order:
@@ -203,7 +223,7 @@ def _backward_pass(output, order, names):
         sends, received = {}, {}
         for node, grad, sent in backward_steps(output):
             if node in received and not np.array_equal(received.pop(node), grad, equal_nan=True):
-                raise GradientChangedInPlace(
+                raise ChangedInPlace(
                     f"check_nodes: {node.op}.backward (at node {names[node]}) changed the gradient it was given "
                     f"in place (grad *= ..., grad += ..., grad[...] = ...): that array is also the gradient of "
                     f"other nodes, which changed with it; make a new array instead (grad = grad * ...)")

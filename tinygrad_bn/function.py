@@ -113,6 +113,8 @@ class Function:
             raise ValueError(f"{cls.__name__}: {error} (inputs: {_describe(kind, raw)})") from error
         except TypeError as error:
             raise TypeError(f"{cls.__name__}: {error} (inputs: {_describe(kind, raw)})") from error
+        if out is None:
+            raise TypeError(f"{cls.__name__}.forward returned None (a missing return?): it returns the op's result")
         if requires_grad and graph._grad_enabled:
             return kind._from_data(out, cls, ctx, graph._current_group)
         return kind._from_data(out, cls)

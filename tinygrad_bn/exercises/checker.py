@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..check_nodes import GradientChangedInPlace, check_nodes
+from ..check_nodes import ChangedInPlace, check_nodes
 from ..functional import _named
 from ..tensor import Tensor
 from ..value import Value
@@ -103,7 +103,7 @@ def _graded(name, output, **kwargs) -> _Part:
     """Check every node of output's graph (or the claimed `grads`) by finite differences."""
     try:
         report = check_nodes(output, **TOLERANCE, **kwargs)
-    except GradientChangedInPlace as error:
+    except ChangedInPlace as error:
         raise Mistake(str(error).replace("check_nodes: ", "")) from None
     if report.ok:
         return _Part(name, PASSING, report.verdict(), report, output)
@@ -164,11 +164,24 @@ def _exact_shapes(fn, exercise_number: int):
                 if isinstance(x, Tensor) and g is not None and np.shape(g) != x.shape:
                     raise Mistake(f"exercise {exercise_number}: {fn.__name__}.backward returned a gradient of shape "
                                   f"{np.shape(g)} for input {index} ({x.label or 'unnamed'}), which has shape "
-                                  f"{x.shape}: a gradient has the shape of its input, so sum over the batch "
-                                  f"axis where the input was broadcast")
+                                  f"{x.shape}: a gradient has the shape of its input, {_shape_hint(ctx, index, g)}")
             return grads
     Exact.__name__ = Exact.__qualname__ = fn.__name__  # diagrams and messages name the student's class
     return Exact
+
+
+def _shape_hint(inputs, index, g) -> str:
+    """What a gradient of the wrong shape for inputs[index] most likely means, in a few words."""
+    x, shape = inputs[index], np.shape(g)
+    if np.size(g) == x.data.size:  # the right numbers, the wrong axes
+        return ("so keep the axes you summed over (keepdims=True)" if len(shape) < x.ndim
+                else "so give it exactly that shape (no kept axis: keepdims=False, or reshape it)")
+    if np.size(g) > x.data.size:
+        return "so sum over the batch axis where the input was broadcast"
+    others = [i for i, y in enumerate(inputs) if i != index and isinstance(y, Tensor) and y.shape == shape]
+    if others:
+        return f"and this is the shape of input {others[0]}: are the gradients returned in forward's order?"
+    return "so sum only over the axes where the input was broadcast, not over its own"
 
 
 def _loss(out, rng):
