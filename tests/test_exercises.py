@@ -224,6 +224,17 @@ def test_a_wrong_unbroadcast_is_blamed_in_exercise_2_not_the_given_function(tmp_
             f"for that pair of shapes") in verdict.message
 
 
+def test_keras_momentum_in_exercise_5_is_said_to_be_keras_way_round(tmp_path):
+    right = "new_mean = (1 - momentum) * running_mean + momentum * batch.mean(axis=0)"
+    text = solved_text(5)
+    assert right in text
+    verdict = check_text(5, text.replace(right, "new_mean = momentum * running_mean + (1 - momentum) * batch.mean(axis=0)"),
+                         tmp_path)
+    assert verdict.status == WRONG
+    assert "momentum=0 keeps the old running statistics, but running_mean is" in verdict.message
+    assert "(that is Keras's way round, moving = momentum * moving + (1 - momentum) * batch; PyTorch's" in verdict.message
+
+
 R = "ctx.gamma, ctx.r = gamma, 1 / np.sqrt(running_var + eps)"
 SCALE = ("must give gamma + beta", "so the scale is off: multiply x - running_mean by gamma / sqrt(running_var + eps)")
 

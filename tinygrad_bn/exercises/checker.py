@@ -348,10 +348,13 @@ def _ex5_running(name, m):
         ("momentum=0.1 moves 10% of the way from the old statistics to the batch's", update(0.1),
          tuple(0.9 * old + 0.1 * new for old, new in zip((mean0, var0), update(1.0)))),
     ]
+    keras = np.allclose(update(0.0)[0], batch.mean(axis=0))  # momentum 0 gives the batch's: the roles swapped
     for rule, got, expected in rules:
         for stat, g, e in zip(("running_mean", "running_var"), got, expected):
             if not np.allclose(g, e, rtol=1e-9, atol=1e-12):
-                return _Part(name, WRONG, f"{rule}, but {stat} is {np.round(g, 6)} where that gives {np.round(e, 6)}")
+                hint = (" (that is Keras's way round, moving = momentum * moving + (1 - momentum) * batch; PyTorch's, "
+                        "asked for here, is running = (1 - momentum) * running + momentum * batch)") if keras else ""
+                return _Part(name, WRONG, f"{rule}, but {stat} is {np.round(g, 6)} where that gives {np.round(e, 6)}{hint}")
     return _Part(name, PASSING, "momentum 0, 1 and 0.1 each give what they must")
 
 
