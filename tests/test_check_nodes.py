@@ -289,8 +289,31 @@ def test_a_forward_that_changes_its_input_in_place_is_named():
     y.label = "y"
     assert list(x.data) == [0.0, 1.0]  # the leaf changed under the graph
     with pytest.raises(ChangedInPlace, match=r"^check_nodes: %1 y \(Shifted\) is not what its op gives when re-run "
-                                             r"on its inputs \(%0 x\): one of them was changed in place"):
+                                             r"on its inputs \(%0 x\): their numbers changed after the op ran"):
         check_nodes((y * np.array([1.0, 3.0])).sum())
+
+
+class ScaleInPlace(Function):
+    """y = x * (2 w) for a constant array w, which forward doubles in place."""
+    @staticmethod
+    def forward(ctx, x, w):
+        w *= 2
+        ctx.save_for_backward(w)
+        return x * w
+
+    @staticmethod
+    def backward(ctx, grad):
+        (w,) = ctx.saved_tensors
+        return grad * w, None
+
+
+def test_the_checks_re_runs_never_change_a_constant_the_graph_holds():
+    x, w = Tensor([1.0, 2.0], requires_grad=True), np.array([1.0, 3.0])
+    loss = (ScaleInPlace.apply(x, w) * np.array([1.0, 10.0])).sum()
+    assert list(w) == [2.0, 6.0]
+    with pytest.raises(ChangedInPlace):  # the op's constant changed after it ran: the re-run gives 4 x, not 2 x
+        check_nodes(loss)
+    assert list(w) == [2.0, 6.0]  # the re-run doubled a copy, not the caller's array
 
 
 def test_the_graph_data_and_grads_are_left_as_they_were():

@@ -11,7 +11,7 @@ import pytest
 from tinygrad_bn import format_graph
 from tinygrad_bn.cli import main
 from tinygrad_bn.examples import batch_norm_example, lecture_example
-from tinygrad_bn.render import NO_SYSTEM_DOT
+from tinygrad_bn.render import FALLBACK_MARK, NO_SYSTEM_DOT
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -98,7 +98,7 @@ def test_png_without_graphviz_fails_keeps_the_old_file_and_leaves_the_dot_source
     assert "apt-get install graphviz" in err and "brew install graphviz" in err
     assert err.endswith(f". The DOT source was written to {tmp_path / 'bn.dot'}\n")
     assert old.read_bytes() == b"old picture"  # replaced only by a complete new file: none was made
-    assert (tmp_path / "bn.dot").read_text().startswith("digraph")
+    assert (tmp_path / "bn.dot").read_text().startswith(FALLBACK_MARK + "digraph")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bn.dot", "bn.png"]  # no temporary file left
 
 

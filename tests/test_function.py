@@ -201,7 +201,8 @@ def test_a_backward_that_returns_none_is_a_missing_return(engine, inputs):
                                       "backward": staticmethod(lambda ctx, grad: None)})
     a = Value(1.0) if engine is Value else Tensor([1.0, 2.0], requires_grad=True)
     with pytest.raises(TypeError, match=r"^Forgot\.backward returned None \(a missing return\?\): it returns one "
-                                        r"gradient per input to forward, None only for an input that needs no gradient"):
+                                        r"gradient per input to forward \(zeros for an op that has none\), None only "
+                                        r"for an input that needs no gradient"):
         fn.apply(*[a] * inputs).backward(None if engine is Value else np.ones(2))
 
 

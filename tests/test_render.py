@@ -16,9 +16,9 @@ import xml.etree.ElementTree as ET
 import graphviz
 import pytest
 
-from tinygrad_bn import RenderError, draw_graph, render
+from tinygrad_bn import RenderError, Value, draw_graph, render
 from tinygrad_bn.examples import batch_norm_example, lecture_example
-from tinygrad_bn.render import NO_SYSTEM_DOT, Diagram, pipe_source, system_dot, write_atomic
+from tinygrad_bn.render import FALLBACK_MARK, NO_SYSTEM_DOT, Diagram, pipe_source, system_dot, write_atomic
 
 render_module = importlib.import_module("tinygrad_bn.render")  # the module (the package's `render` is the function)
 
@@ -154,7 +154,7 @@ def test_in_process_png_is_refused_with_install_instructions_and_the_dot_source_
                                           r"brew install graphviz.*DOT source was written to .*lecture\.dot"):
         render(loss, tmp_path / "lecture.png")
     assert not (tmp_path / "lecture.png").exists()
-    assert (tmp_path / "lecture.dot").read_text() == draw_graph(loss).source
+    assert (tmp_path / "lecture.dot").read_text() == FALLBACK_MARK + draw_graph(loss).source
     with pytest.raises(RenderError, match="PDF needs Graphviz's `dot`"):
         draw_graph(loss).pipe(format="pdf")
 
@@ -169,6 +169,17 @@ def test_in_process_png_never_writes_its_dot_source_over_a_file_already_there(in
     assert failure.value.existing_dot == notes
     assert notes.read_text() == "my notes"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lecture.dot"]
+
+
+def test_in_process_png_refreshes_the_dot_source_it_wrote_itself(in_process, tmp_path):
+    """Its own fallback .dot (marked on its first line) is rewritten by the next try, not kept stale."""
+    first, second = Value(1.0, label="first"), Value(2.0, label="second")
+    for node in (first, second):
+        with pytest.raises(RenderError, match=r"The DOT source was written to .*g\.dot$"):
+            render(node, tmp_path / "g.png")
+    text = (tmp_path / "g.dot").read_text()
+    assert text.startswith(FALLBACK_MARK) and "second" in text and "first" not in text
+    assert b"<svg" in pipe_source(text, "svg")  # with its comment line, still DOT that Graphviz lays out
 
 
 def test_in_process_reports_bad_dot_source(in_process):

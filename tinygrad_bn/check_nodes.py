@@ -11,6 +11,10 @@ The numeric value needs no formula: the graph remembers how each node was made (
 inputs), so the checker puts a perturbed copy of the node's value in its place and re-runs only the
 ops downstream of it (`forward` on copies of their inputs; the real graph is never changed).
 
+First, every op is re-run on its inputs as they are: it must give the node's data, or the graph was
+changed after it was built (an input changed in place) and nothing can be checked (ChangedInPlace,
+also raised for a backward that changes in place the gradient it was given).
+
 Why the FIRST wrong node in backward order is the root cause: backward gives a node its gradient
 only after every node that uses it (its consumers) has been handled. If a node's gradient is wrong
 while all of its consumers' gradients are right, the mistake is in what one of those consumers'
@@ -199,13 +203,13 @@ def _check_forwards(order, names):
     for node in order:
         if node._fn is None:
             continue
-        again = node._fn.forward(Context(node._inputs), *[_copy(p.data) if isinstance(p, Node) else p for p in node._inputs])
-        if not np.allclose(again, node.data, rtol=1e-12, atol=0, equal_nan=True):
+        if not np.allclose(_rerun(node, lambda p: p.data), node.data, rtol=1e-12, atol=0, equal_nan=True):
             inputs = ", ".join(names[p] for p in node._inputs if isinstance(p, Node))
             raise ChangedInPlace(
                 f"check_nodes: {names[node]} ({node.op}) is not what its op gives when re-run on its inputs "
-                f"({inputs}): one of them was changed in place after the op ran (x -= ... in a forward, or "
-                f"x.data changed), so the graph's numbers no longer fit together; make new arrays (x = x - ...)")
+                f"({inputs}): their numbers changed after the op ran (x -= ... in a forward, an optimizer step, "
+                f"x.data changed) or its forward is not deterministic, so the graph's numbers no longer fit "
+                f"together; build the graph again (and in a forward, make new arrays: x = x - ...)")
 
 
 def _backward_pass(output, order, names):
@@ -294,17 +298,16 @@ def _replay(order, start, node, value, consumer=None) -> float:
         direct = (consumer is None or n is consumer) and any(p is node for p in n._inputs)
         if not direct and not any(isinstance(p, Node) and p in changed for p in n._inputs):
             continue
-        raw = []
-        for p in n._inputs:
-            if p is node and (consumer is None or n is consumer):
-                raw.append(_copy(value))
-            elif isinstance(p, Node):
-                raw.append(_copy(changed[p] if p in changed else p.data))
-            else:
-                raw.append(_copy(p))
-        ctx = Context(n._inputs)  # as Function.apply makes it: needs_input_grad works
-        changed[n] = n._fn.forward(ctx, *raw)
+        sees_value = consumer is None or n is consumer
+        changed[n] = _rerun(n, lambda p: value if p is node and sees_value else changed.get(p, p.data))
     return float(np.asarray(changed.get(output, output.data), dtype=np.float64).reshape(-1)[0])
+
+
+def _rerun(n, value_of):
+    """n's op run again, on copies: value_of(p) for each node input p, the constants as they are. The
+    ctx is a new one, as Function.apply makes it (needs_input_grad works)."""
+    raw = [_copy(value_of(p) if isinstance(p, Node) else p) for p in n._inputs]
+    return n._fn.forward(Context(n._inputs), *raw)
 
 
 def _copy(x):

@@ -282,7 +282,8 @@ def _send(node: Node, g, pending: dict) -> tuple:
     inputs = node._inputs
     if grads is None and any(isinstance(x, Node) and x.requires_grad for x in inputs):
         raise TypeError(f"{fn.__name__}.backward returned None (a missing return?): it returns one gradient "
-                        f"per input to forward, None only for an input that needs no gradient")
+                        f"per input to forward (zeros for an op that has none), None only for an input that needs "
+                        f"no gradient")
     if type(grads) is list and len(inputs) > 1:  # `return [ga, gb]` would count as one gradient, an array
         raise TypeError(f"{fn.__name__}.backward returned a list; return a tuple, one gradient per input "
                         f"to forward (return ga, gb)")

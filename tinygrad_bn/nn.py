@@ -14,8 +14,10 @@ read with `vars(self)` in the order they were set:
 
 A parameter is a leaf, a Tensor you made (`Tensor(data, requires_grad=True)`): a Tensor that an op
 made, such as an activation kept as `self.out = ...` for a plot, is left out, as PyTorch leaves out
-a plain tensor attribute. Layers in a plain Python list are not looked into (as in PyTorch): hold
-them in a ModuleList or a Sequential. Anything else (numbers, flags, None) is configuration.
+a plain tensor attribute. So scale an initialization's numbers, `Tensor(w * 0.5, requires_grad=True)`,
+not the Tensor: `Tensor(w, requires_grad=True) * 0.5` is an op's result, and no parameter. Layers in
+a plain Python list are not looked into (as in PyTorch): hold them in a ModuleList or a Sequential.
+Anything else (numbers, flags, None) is configuration.
 
 Parameters are float64 unless a module is given `dtype=np.float32`: this is a teaching engine, and
 float64 is what finite-difference checks need.

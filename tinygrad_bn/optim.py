@@ -7,12 +7,12 @@
         loss.backward()                   # fill every parameter's .grad
         opt.step()                        # move every parameter's .data against its gradient
 
-An optimizer keeps the list of parameter Tensors it was given and gives each a new `.data` array, so
-the model (which holds the same Tensors) sees the new values, and a graph built before the step
-still holds the values it was computed from: its backward stays right (the ops of a graph keep their
-inputs' arrays for backward; PyTorch updates in place and refuses such a backward instead). A
-parameter whose `.grad` is None (no backward pass reached it) is skipped, and its optimizer state
-does not advance.
+An optimizer keeps the list of parameter Tensors it was given and updates their `.data` in place, as
+PyTorch does, so the model (which holds the same Tensors) and any view of the arrays (`w.numpy()`)
+see the new values. A graph built before a step holds the same arrays: build it again after the step
+before calling its backward (PyTorch refuses such a backward; this engine would use the new values).
+A parameter whose `.grad` is None (no backward pass reached it) is skipped, and its optimizer state
+does not advance. Only leaves can be optimized: a Tensor that an op made is refused, as in PyTorch.
 """
 from __future__ import annotations
 
@@ -52,6 +52,9 @@ class Optimizer:
         for index, p in enumerate(params):
             if not isinstance(p, Tensor):
                 raise TypeError(f"{where}: parameter {index} is a {type(p).__name__}, not a Tensor")
+            if not p.is_leaf:
+                raise ValueError(f"{where}: parameter {index} ({p.label or 'unlabelled'}) was made by an op "
+                                 f"({p.op}), not a leaf: make it a leaf, Tensor(data, requires_grad=True)")
             if id(p) in seen:
                 raise ValueError(f"{where}: parameter {index} ({p.label or 'unlabelled'}) appears more than once")
             seen.add(id(p))
@@ -103,7 +106,7 @@ class SGD(Optimizer):
                     buf *= self.momentum
                     buf += g
                 g = buf
-            p.data = p.data - self.lr * g
+            p.data -= self.lr * g
 
 
 class Adam(Optimizer):
@@ -148,4 +151,4 @@ class Adam(Optimizer):
             v += (1 - beta2) * (g * g)
             step_size = self.lr / (1 - beta1 ** t)
             denom = np.sqrt(v) / math.sqrt(1 - beta2 ** t) + self.eps  # a Python float: float32 stays float32
-            p.data = p.data - step_size * (m / denom)
+            p.data -= step_size * (m / denom)

@@ -121,7 +121,8 @@ def render(output_or_graph, path, **draw_options) -> Path:
     output_or_graph: a graphviz graph (what draw_graph returns) or a node or list of nodes, drawn
     with draw_graph(output, **draw_options). When the format cannot be produced here, RenderError
     says how to install Graphviz, and the DOT source is written beside `path` (same name, .dot)
-    unless a file of that name exists: that file is the user's, not a copy to replace.
+    unless a file of that name exists that render() did not write: that file is the user's, not a
+    copy to replace. (Its own it marks with a first line, FALLBACK_MARK, and refreshes.)
     """
     from .draw import draw_graph  # draw.py builds on this module (Diagram), so import it here
 
@@ -142,14 +143,26 @@ def render(output_or_graph, path, **draw_options) -> Path:
         data = pipe_source(source, format)
     except RenderError as error:
         beside = path.with_suffix(".dot")
-        if os.path.lexists(beside):
+        if os.path.lexists(beside) and not _written_here(beside):
             failure = RenderError(f"cannot write {path}: {error}. The DOT source was not written to {beside}: "
                                   f"a file of that name exists")
             failure.existing_dot = beside
             raise failure from None
-        write_atomic(beside, source)
+        write_atomic(beside, FALLBACK_MARK + source)
         raise RenderError(f"cannot write {path}: {error}. The DOT source was written to {beside}") from None
     return write_atomic(path, data)
+
+
+FALLBACK_MARK = "// the DOT source of a diagram that tinygrad_bn.render could not lay out here\n"
+
+
+def _written_here(path) -> bool:
+    """Is the file at path a .dot that render() wrote when it could not make a format (FALLBACK_MARK)?"""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as file:
+            return file.readline() == FALLBACK_MARK
+    except OSError:  # a directory, a broken link, no permission: not ours to replace
+        return False
 
 
 class Diagram(graphviz.Digraph):

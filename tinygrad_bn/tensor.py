@@ -10,10 +10,15 @@ PyTorch, `.grad` is the raw numpy array (as `.data` is), and every node keeps it
 `.grad` is an array of its own (an optimizer may change it in place); an intermediate's is for reading:
 it may be shared with another node or be a read-only view, so copy it (`h.grad.copy()`) to change it.
 
-Change a Tensor's numbers by giving it a new array (`w.data = w.data - lr * w.grad`, as the
-optimizers do), not in place (`w.data -= ...`) while a graph built from it is still to be
-differentiated: its ops keep their inputs' arrays for backward, which would then use the new
-numbers. (PyTorch refuses such a backward, counting in-place changes; this engine does not count.)
+As in PyTorch, `x == y` compares numbers, element by element (a numpy bool array): to find a Tensor
+among others, use `is` (`any(t is x for x in xs)`) or a set or dict (keys by identity), not `in`,
+`.index` or `.remove` on a list, which compare numbers.
+
+Changing a Tensor's numbers in place (`w.data -= ...`, as the optimizers do) while a graph built
+from it is still to be differentiated changes that graph too: its ops keep their inputs' arrays for
+backward, which then uses the new numbers. Call backward first (or give it a new array,
+`w.data = w.data - ...`). PyTorch refuses such a backward, counting in-place changes; this engine
+does not count (check_nodes notices: ChangedInPlace).
 """
 from __future__ import annotations
 
