@@ -7,7 +7,7 @@ op's node as the only culprit, although every node upstream of it is wrong too.
 import numpy as np
 import pytest
 
-from tinygrad_bn import Function, NodeReport, Tensor, Value, check_nodes, ops
+from tinygrad_bn import Function, NodeReport, Tensor, Value, check_nodes, ops, optim
 from tinygrad_bn.check_nodes import ChangedInPlace
 from tinygrad_bn.functional import BatchNormFn, batch_norm, cross_entropy
 from tinygrad_bn.graph import topological_order
@@ -288,9 +288,20 @@ def test_a_forward_that_changes_its_input_in_place_is_named():
     y = Shifted.apply(x)
     y.label = "y"
     assert list(x.data) == [0.0, 1.0]  # the leaf changed under the graph
-    with pytest.raises(ChangedInPlace, match=r"^check_nodes: %1 y \(Shifted\) is not what its op gives when re-run "
-                                             r"on its inputs \(%0 x\): their numbers changed after the op ran"):
+    with pytest.raises(ChangedInPlace, match=r"^check_nodes: %1 y \(Shifted\): its forward changes its input %0 x in "
+                                             r"place \(x -= \.\.\., x \*= \.\.\., x\[\.\.\.\] = \.\.\.\)"):
         check_nodes((y * np.array([1.0, 3.0])).sum())
+
+
+def test_a_graph_whose_leaf_changed_after_it_was_built_is_refused():
+    """An optimizer step (in place, as PyTorch's) between building a graph and checking it."""
+    w = Tensor([1.0, 2.0], requires_grad=True, label="w")
+    loss = (w * w).sum()
+    loss.backward()
+    optim.SGD([w], lr=0.1).step()
+    with pytest.raises(ChangedInPlace, match=r"^check_nodes: %1 \(Mul\) is not what its op gives when re-run on its "
+                                             r"inputs \(%0 w, %0 w\): their numbers changed after the op ran"):
+        check_nodes(loss)
 
 
 class ScaleInPlace(Function):

@@ -128,7 +128,7 @@ def test_a_different_but_correct_solution_passes(tmp_path):
         "        g /= ctx.n\n        return np.broadcast_to(g, ctx.shape), None, None",
         "Mean.backward (at node %17 y.mean(2)) changed the gradient it was given in place"),
     (5, "        ctx.x_hat = (x - running_mean) * ctx.r\n", "        x -= running_mean\n        ctx.x_hat = x * ctx.r\n",
-        "(BatchNormEval) is not what its op gives when re-run on its inputs"),
+        "(BatchNormEval): its forward changes its input %0 x in place"),
 ])
 def test_small_mistakes_are_caught(number, right, wrong, said, tmp_path):
     """A Pow backward that forgets `grad` for the exponent (ex1's last op now gets a gradient that is
@@ -189,8 +189,13 @@ def test_exercise_1_reports_each_op_on_its_own(tmp_path):
      "1 (bngain), which has shape (1, 3): a gradient has the shape of its input, so sum over the batch axis where "
      "the input was broadcast"),
     (5, "(grad * ctx.x_hat).sum(0), grad.sum(0), None, None, None", "grad * ctx.x_hat, grad.sum(0), None, None, None",
-     "BatchNormEval: exercise 5: BatchNormEval.backward returned a gradient of shape (1, 3) for input 1 (gamma), "
-     "which has shape (3,)"),
+     "BatchNormEval: exercise 5: BatchNormEval.backward returned a gradient of shape (5, 3) for input 1 (gamma), "
+     "which has shape (3,): a gradient has the shape of its input, so sum over the batch axis"),
+    (4, "return dhprebn, (g * bnraw).sum(0, keepdims=True), g.sum(0, keepdims=True), None",
+     "return dhprebn.T, (g * bnraw).sum(0, keepdims=True), g.sum(0, keepdims=True), None",
+     "part B (closed form): exercise 4: BatchNormClosedForm.backward returned a gradient of shape (3, 5) for input "
+     "0 (hprebn), which has shape (5, 3): a gradient has the shape of its input, and this is its shape with the axes "
+     "in another order: is it transposed?"),
     (5, "(grad * ctx.x_hat).sum(0), grad.sum(0), None, None, None",
      "(grad * ctx.x_hat).sum(0, keepdims=True), grad.sum(0), None, None, None",
      "BatchNormEval: exercise 5: BatchNormEval.backward returned a gradient of shape (1, 3) for input 1 (gamma), "

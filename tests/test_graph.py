@@ -1,5 +1,8 @@
 """The graph both engines share (graph.py): the node protocol, topological order, the backward loop
 and its accumulation semantics, no_grad, groups, unbroadcast, and a deep chain."""
+import copy
+import itertools
+import pickle
 import sys
 import weakref
 
@@ -11,6 +14,7 @@ from hypothesis.extra import numpy as hnp
 
 from tinygrad_bn import (Function, Group, Step, Tensor, Value, backward_steps, group, is_grad_enabled, no_grad,
                          topological_order, unbroadcast)
+from tinygrad_bn import graph as graph_module
 from tinygrad_bn import tensor as tensor_module
 
 
@@ -192,6 +196,11 @@ def test_gradients_accumulate_across_backward_calls_and_zero_grad_resets(engine)
     assert x.grad == (0.0 if engine is Value else None)
     out.backward()
     assert x.grad == 12.0
+    x.grad = None  # PyTorch's way of zeroing works on both engines
+    out.backward()
+    assert x.grad == 12.0 and "grad=" in repr(x)
+    x.grad = None
+    assert repr(x) == ("Value(data=2, grad=None)" if engine is Value else repr(x))
 
 
 @pytest.mark.parametrize("engine", [Value, Tensor])
@@ -285,6 +294,68 @@ def test_a_group_name_that_is_not_a_string_is_refused_naming_its_type(make):
 
 # ---------------------------------------------------------------- deep chains
 # (that a dropped graph, a 100,000-deep chain too, is freed without cycles or a crash: test_memory.py)
+
+@pytest.mark.parametrize("engine", [Value, Tensor])
+def test_a_graph_loaded_in_another_process_backpropagates_right(engine, monkeypatch):
+    """Nodes count their creation in each process: a loaded graph's nodes get new numbers as they
+    are loaded (parents first), so nodes made after the load still come after them."""
+    a = Value(2.0, label="a") if engine is Value else Tensor([2.0], requires_grad=True, label="a")
+    b = Value(3.0) if engine is Value else Tensor([3.0], requires_grad=True)
+    saved = pickle.dumps(a * b + a)
+    monkeypatch.setattr(graph_module, "_next_seq", itertools.count().__next__)  # a new process counts from 0
+    g = pickle.loads(saved)
+    loss = g * g if engine is Value else (g * g).sum()
+    loss.backward()
+    loaded_a = g.parents[1]
+    assert loaded_a.label == "a" and np.asarray(loaded_a.grad).item() == 2 * 8.0 * (3.0 + 1.0)  # d(g^2)/da = 2 g (b + 1)
+    assert np.asarray(g.grad).item() == 16.0
+    copied = copy.deepcopy(g)
+    assert copied._seq > g._seq and all(p._seq < copied._seq for p in copied.parents)
+
+
+@pytest.mark.parametrize("engine", [Value, Tensor])
+def test_a_label_and_requires_grad_of_the_wrong_type_are_refused(engine):
+    if engine is Value:
+        with pytest.raises(TypeError, match=r"^Value: label must be a str, got tuple .* \(a node with parents is made "
+                                            r"by an op, a \* b, not by Value\(data, parents, op\)\)"):
+            Value(6.0, (Value(1.0),), "*")  # micrograd's inner constructor: here it would be a leaf named (a,)
+    with pytest.raises(TypeError, match=rf"^{engine.__name__}: label must be a str, got int 5$"):
+        engine(1.0, label=5)
+    with pytest.raises(TypeError, match=rf"^{engine.__name__}: requires_grad must be True or False, got str 'yes'"):
+        engine(1.0, requires_grad="yes")
+
+
+@pytest.mark.parametrize("engine", [Value, Tensor])
+def test_an_in_place_step_under_no_grad_changes_the_leaf_itself(engine):
+    """PyTorch's hand-written optimizer step: `with no_grad(): p -= lr * p.grad` changes p, not a copy."""
+    p = Value(1.5) if engine is Value else Tensor(np.array([1.5, -2.0], dtype=np.float32), requires_grad=True)
+    view = p.data
+    (p * p).sum().backward() if engine is Tensor else (p * p).backward()
+    parameter = p
+    start = np.array(p.data)
+    with no_grad():
+        p -= 0.25 * p.grad  # p - 0.25 * 2p = p / 2
+        p *= 3.0
+    assert p is parameter and p.is_leaf and p.requires_grad
+    np.testing.assert_allclose(p.data, start * 0.5 * 3.0)
+    if engine is Tensor:
+        assert p.dtype == np.float32 and view is p.data  # the same array, its dtype kept
+        with no_grad(), pytest.raises(ValueError, match=r"^Tensor \+=: the result has shape \(2, 2\), but an "
+                                                         r"in-place op keeps the Tensor's shape \(2,\)"):
+            p += np.ones((2, 2))
+
+
+@pytest.mark.parametrize("engine", [Value, Tensor])
+def test_x_op_equals_y_outside_no_grad_is_a_new_node(engine):
+    x = engine(2.0) if engine is Value else Tensor(2.0, requires_grad=True)
+    original = x
+    x -= 1.0
+    assert x is not original and x.op == "Sub" and x.parents == (original,) and float(original.data) == 2.0
+    with no_grad():
+        y = x
+        x += 1.0  # not a leaf: still a new node (a leaf) with the sum
+    assert x is not y and float(x.data) == 2.0 and float(y.data) == 1.0
+
 
 def test_a_100000_deep_chain_of_values_backpropagates_without_recursion():
     x = Value(1.0)

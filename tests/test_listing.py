@@ -223,6 +223,13 @@ def test_constants_and_options_are_shown_inline():
 
 
 
+def test_a_label_set_later_to_a_number_is_listed_as_text():
+    x = Value(1.0, label="x")
+    y = x * 2
+    y.label = 5  # not checked on assignment: the listing shows it as text rather than failing
+    assert "%1 5 : f64[] = Mul %0 2" in format_graph(y)
+
+
 def test_a_small_constant_array_shows_its_shape_in_its_brackets():
     """A column scales rows, a row scales columns: the listing and the diagram must tell them apart."""
     x = Tensor(np.ones((2, 2)), requires_grad=True)

@@ -198,12 +198,20 @@ def check_nodes(output: Node, eps: float = 1e-6, atol: float = 1e-5, rtol: float
 # ---------------------------------------------------------------- the two sides of the comparison
 
 def _check_forwards(order, names):
-    """Re-run each op's forward on copies of its inputs' data: it must give the data the node holds
-    (ChangedInPlace if not, naming the node and its inputs)."""
+    """Re-run each op's forward on copies of its inputs' data: it must leave the copies as they were
+    and give the data the node holds (ChangedInPlace if not, naming the node and its inputs)."""
     for node in order:
         if node._fn is None:
             continue
-        if not np.allclose(_rerun(node, lambda p: p.data), node.data, rtol=1e-12, atol=0, equal_nan=True):
+        raw = _copies(node, lambda p: p.data)
+        again = _rerun(node, raw)
+        for p, given in zip(node._inputs, raw):
+            if isinstance(p, Node) and not np.array_equal(given, p.data, equal_nan=True):
+                raise ChangedInPlace(
+                    f"check_nodes: {names[node]} ({node.op}): its forward changes its input {names[p]} in place "
+                    f"(x -= ..., x *= ..., x[...] = ...): that array is the input node's data, which changes with "
+                    f"it; make a new array instead (x = x - ...)")
+        if not np.allclose(again, node.data, rtol=1e-12, atol=0, equal_nan=True):
             inputs = ", ".join(names[p] for p in node._inputs if isinstance(p, Node))
             raise ChangedInPlace(
                 f"check_nodes: {names[node]} ({node.op}) is not what its op gives when re-run on its inputs "
@@ -299,14 +307,17 @@ def _replay(order, start, node, value, consumer=None) -> float:
         if not direct and not any(isinstance(p, Node) and p in changed for p in n._inputs):
             continue
         sees_value = consumer is None or n is consumer
-        changed[n] = _rerun(n, lambda p: value if p is node and sees_value else changed.get(p, p.data))
+        changed[n] = _rerun(n, _copies(n, lambda p: value if p is node and sees_value else changed.get(p, p.data)))
     return float(np.asarray(changed.get(output, output.data), dtype=np.float64).reshape(-1)[0])
 
 
-def _rerun(n, value_of):
-    """n's op run again, on copies: value_of(p) for each node input p, the constants as they are. The
-    ctx is a new one, as Function.apply makes it (needs_input_grad works)."""
-    raw = [_copy(value_of(p) if isinstance(p, Node) else p) for p in n._inputs]
+def _copies(n, value_of) -> list:
+    """What to run n's op on again: a copy of value_of(p) for each node input p, of each constant too."""
+    return [_copy(value_of(p) if isinstance(p, Node) else p) for p in n._inputs]
+
+
+def _rerun(n, raw):
+    """n's op run again on `raw` (_copies), with a new ctx as Function.apply makes it (needs_input_grad works)."""
     return n._fn.forward(Context(n._inputs), *raw)
 
 

@@ -43,7 +43,7 @@ def number_text(x) -> str:
 def one_line(text: str) -> str:
     """`text` for one line of a text output (the listing, a step): each control character or line
     break shown escaped as in a Python string (a newline as \\n, a tab as \\t); diagrams show labels as they are."""
-    return "".join(repr(c)[1:-1] if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text)
+    return "".join(repr(c)[1:-1] if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in str(text))
 
 
 def type_text(node: Node) -> str:

@@ -122,6 +122,15 @@ class Node:
 
     def __init__(self, data, requires_grad: bool, label: str | None):
         """A leaf; each engine's constructor checks and converts `data` first."""
+        kind = type(self).__name__
+        if label is not None and not isinstance(label, str):
+            children = isinstance(label, (tuple, list, set))  # Value(6.0, (a, b), "*"): micrograd's inner form
+            raise TypeError(f"{kind}: label must be a str, got {type(label).__name__} {label!r:.40}"
+                            + (f" (a node with parents is made by an op, a * b, not by {kind}(data, parents, op))"
+                               if children else ""))
+        if not isinstance(requires_grad, (bool, np.bool_)):
+            raise TypeError(f"{kind}: requires_grad must be True or False, got {type(requires_grad).__name__} "
+                            f"{requires_grad!r:.40}")
         self.data = data
         self.grad = self._empty_grad
         self.requires_grad = requires_grad
@@ -146,6 +155,15 @@ class Node:
         node._inputs = () if ctx is None else ctx
         node._seq = _next_seq()
         return node
+
+    def __setstate__(self, state):
+        """pickle and copy.deepcopy restore a node's slots, then give it a new creation number: the old
+        one counted in another process (or before the copy), where it could come after nodes made here
+        since. Loading builds a node after the nodes its state refers to, its parents, so the new numbers
+        keep every node after its parents (topological_order relies on that)."""
+        for name, value in state[1].items():  # (no __dict__, {slot: value}): how a slotted object is saved
+            setattr(self, name, value)
+        self._seq = _next_seq()
 
     @property
     def op(self) -> str | None:

@@ -160,7 +160,7 @@ def _written_here(path) -> bool:
     """Is the file at path a .dot that render() wrote when it could not make a format (FALLBACK_MARK)?"""
     try:
         with open(path, encoding="utf-8", errors="replace") as file:
-            return file.readline() == FALLBACK_MARK
+            return file.readline(len(FALLBACK_MARK) + 1) == FALLBACK_MARK  # (bounded: a big binary file)
     except OSError:  # a directory, a broken link, no permission: not ours to replace
         return False
 

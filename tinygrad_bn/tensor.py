@@ -296,6 +296,14 @@ class Tensor(Operators, Node):
         else:
             self.grad = np.array(g, dtype=self.data.dtype)
 
+    def _take_data(self, data: np.ndarray, op: str) -> None:
+        """x op= y inside no_grad(): the new numbers go into x's own array (views of it see them; its
+        dtype stays), as PyTorch's in-place ops do, so they must have x's shape."""
+        if data.shape != self.shape:
+            raise ValueError(f"Tensor {op}: the result has shape {data.shape}, but an in-place op keeps the "
+                             f"Tensor's shape {self.shape}")
+        self.data[...] = data
+
     def _conform_grad(self, g, fn, index: int) -> np.ndarray:
         if type(g) is not np.ndarray:
             returned, g = g, np.asarray(g)

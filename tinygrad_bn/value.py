@@ -38,7 +38,8 @@ class Value(Operators, Node):
 
     def __repr__(self):
         name = f"{self.label}: " if self.label else ""
-        return f"Value({name}data={self.data:.4g}, grad={self.grad:.4g})"
+        grad = "None" if self.grad is None else format(self.grad, ".4g")
+        return f"Value({name}data={self.data:.4g}, grad={grad})"
 
     def __format__(self, spec: str) -> str:
         """f"{loss:.4f}" formats the number (f"{loss}" is the repr)."""
@@ -73,7 +74,10 @@ class Value(Operators, Node):
         return 1.0 if grad is None else _real(grad, "backward(grad)")
 
     def _add_to_grad(self, g) -> None:
-        self.grad += g
+        self.grad = g if self.grad is None else self.grad + g  # None: zeroed PyTorch's way, p.grad = None
+
+    def _take_data(self, data: float, op: str) -> None:
+        self.data = data
 
     def _conform_grad(self, g, fn, index: int) -> float:
         if type(g) is float:

@@ -173,9 +173,11 @@ def _exact_shapes(fn, exercise_number: int):
 def _shape_hint(inputs, index, g) -> str:
     """What a gradient of the wrong shape for inputs[index] most likely means, in a few words."""
     x, shape = inputs[index], np.shape(g)
-    if np.size(g) == x.data.size:  # the right numbers, the wrong axes
+    if [d for d in shape if d != 1] == [d for d in x.shape if d != 1]:  # the same but for axes of length 1
         return ("so keep the axes you summed over (keepdims=True)" if len(shape) < x.ndim
-                else "so give it exactly that shape (no kept axis: keepdims=False, or reshape it)")
+                else "so give it exactly that shape (no kept axis: keepdims=False)")
+    if sorted(shape) == sorted(x.shape):
+        return "and this is its shape with the axes in another order: is it transposed?"
     if np.size(g) > x.data.size:
         return "so sum over the batch axis where the input was broadcast"
     others = [i for i, y in enumerate(inputs) if i != index and isinstance(y, Tensor) and y.shape == shape]
@@ -348,7 +350,8 @@ def _ex5_running(name, m):
         ("momentum=0.1 moves 10% of the way from the old statistics to the batch's", update(0.1),
          tuple(0.9 * old + 0.1 * new for old, new in zip((mean0, var0), update(1.0)))),
     ]
-    keras = np.allclose(update(0.0)[0], batch.mean(axis=0))  # momentum 0 gives the batch's: the roles swapped
+    keras = (np.allclose(update(0.0)[0], batch.mean(axis=0))  # momentum 0 gives the batch's and 1 the old:
+             and np.allclose(update(1.0)[0], mean0))           # the roles of the two swapped
     for rule, got, expected in rules:
         for stat, g, e in zip(("running_mean", "running_var"), got, expected):
             if not np.allclose(g, e, rtol=1e-9, atol=1e-12):
@@ -390,7 +393,7 @@ def _ex5_eval(name, m):
             return _Part(name, WRONG, f"sample {row} alone (a batch of one) gives {np.round(alone, 6)} but "
                                       f"{np.round(y[row], 6)} inside a batch of {len(x)}: eval must not use "
                                       f"batch statistics")
-    for n in (1, 5):
+    for n in (5, 1):  # a batch of several first: a gradient not summed over it then shows as such
         xs = _leaf(rng, (n, channels), "x")
         result = _graded(f"{name} backward, batch of {n}", _loss(run(xs), rng))
         if result.status != PASSING:
