@@ -200,7 +200,7 @@ def test_gradients_accumulate_across_backward_calls_and_zero_grad_resets(engine)
     out.backward()
     assert x.grad == 12.0 and "grad=" in repr(x)
     x.grad = None
-    assert repr(x) == ("Value(data=2, grad=None)" if engine is Value else repr(x))
+    assert repr(x) == ("Value(data=2.0, grad=None)" if engine is Value else repr(x))
 
 
 @pytest.mark.parametrize("engine", [Value, Tensor])

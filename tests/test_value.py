@@ -28,7 +28,7 @@ def test_defaults_micrograd_habits():
 def test_repr_shows_label_data_and_grad():
     v = Value(2.0, label="a")
     (v * 3).backward()
-    assert repr(v) == "Value(a: data=2, grad=3)"
+    assert repr(v) == "Value(a: data=2.0, grad=3.0)"
 
 
 @given(a=st.floats(-3, 3), b=st.floats(0.5, 3))
@@ -110,3 +110,9 @@ def test_backward_grad_must_be_a_number():
 def test_a_value_formats_as_its_number():
     loss = Value(2.0) * Value(1.25)
     assert f"{loss:.3f}" == "2.500" and f"{loss:>6.1f}" == "   2.5" and f"{loss}" == repr(loss)
+
+
+def test_a_value_prints_every_digit_as_micrograd_does():
+    x = Value(0.1, label="x") + 0.2
+    assert repr(x) == "Value(data=0.30000000000000004, grad=0.0)"
+    assert repr(Value(1.00001, label="w")) == "Value(w: data=1.00001, grad=0.0)"

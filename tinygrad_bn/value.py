@@ -37,9 +37,9 @@ class Value(Operators, Node):
         super().__init__(_real(data, "Value"), requires_grad, label)
 
     def __repr__(self):
+        """Every digit, as micrograd prints a Value (diagrams and listings round to 4 significant digits)."""
         name = f"{self.label}: " if self.label else ""
-        grad = "None" if self.grad is None else format(self.grad, ".4g")
-        return f"Value({name}data={self.data:.4g}, grad={grad})"
+        return f"Value({name}data={self.data!r}, grad={self.grad!r})"
 
     def __format__(self, spec: str) -> str:
         """f"{loss:.4f}" formats the number (f"{loss}" is the repr)."""
