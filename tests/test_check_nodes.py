@@ -393,3 +393,11 @@ def test_nan_gradients_agree_only_with_nan():
     row = report.row(x)
     assert np.isinf(row.analytic[0]) and np.isnan(row.numeric[0])
     assert not row.close and report.first_bad is x and row.max_diff == np.inf
+
+
+def test_an_output_that_is_nan_is_said_to_be_undefined_not_a_tolerance_problem():
+    with np.errstate(invalid="ignore"):  # log(-1) is nan, as numpy warns
+        report = check_nodes(Tensor([1.0, -1.0], requires_grad=True).log().sum())
+    assert not report.ok and report.first_bad.op == "Sum"
+    assert "its finite difference is nan: the output is not a number at this point" in report.verdict()
+    assert "tolerance" not in report.verdict()

@@ -122,7 +122,10 @@ class NodeReport:
         lines = [f"first wrong gradient, in backward order: {bad.describe()}",
                  f"  expected (finite difference) {bad.expected:.10g}, got {bad.got:.10g}{where}; "
                  f"largest difference {bad.max_diff:.3g}"]
-        if self.claimed:
+        if np.isnan(bad.expected) and not np.isnan(bad.got):
+            lines.append("  its finite difference is nan: the output is not a number at this point (a log or a "
+                         "square root of a negative number, 0 / 0, ...), so no gradient can be checked here")
+        elif self.claimed:
             lines.append(f"  the gradient you derived for {bad.name} is wrong; the ones before it are right")
         elif self.culprits:
             names = ", ".join(self.names[c] for c in self.culprits)
