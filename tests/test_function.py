@@ -115,7 +115,8 @@ def test_every_apply_gets_its_own_ctx():
     assert list(ctx1) == list(ctx2) == [a, b, 1.0]
     assert ctx1 != ctx2 and ctx1 == ctx1 and len({ctx1: 1, ctx2: 2}) == 2
     assert first.inputs == second.inputs == (a, b, 1.0)  # a tuple, not the ctx itself
-    assert repr(ctx1).startswith("Context(inputs=[Value(data=1.0, grad=0.0), Value(data=2.0, grad=0.0), 1.0], saved_tensors=(1.0, 2.0))")
+    assert repr(ctx1).startswith("Context(inputs=[Value(data=1.0, grad=0.0), Value(data=2.0, grad=0.0), 1.0], "
+                                 "saved_tensors=(1.0, 2.0))")
 
 
 class Meddle(Function):

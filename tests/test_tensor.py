@@ -226,3 +226,27 @@ def test_a_node_as_data_is_a_type_error(raw, kind):
 def test_operator_with_a_non_numeric_operand_names_the_operator(op, fn, other, message):
     with pytest.raises(TypeError, match=rf"^Tensor {re.escape(op)}: {message}"):
         fn(Tensor([1.0, 2.0], requires_grad=True), other)
+
+
+def test_reductions_take_pytorchs_names_too():
+    x = Tensor(np.arange(12.0).reshape(4, 3), requires_grad=True)
+    for name in ("sum", "mean", "max"):
+        np.testing.assert_array_equal(getattr(x, name)(dim=0, keepdim=True).data, getattr(x, name)(axis=0, keepdims=True).data)
+    np.testing.assert_array_equal(x.var(dim=1, unbiased=True).data, x.var(axis=1, correction=1).data)
+    np.testing.assert_array_equal(x.var(0, keepdim=True, unbiased=False).data, x.var(0, keepdims=True).data)
+    with pytest.raises(TypeError, match=r"^sum: give axis or dim \(PyTorch's name for it\), not both$"):
+        x.sum(axis=0, dim=0)
+    with pytest.raises(TypeError, match=r"^mean: give keepdims or keepdim \(PyTorch's name for it\), not both$"):
+        x.mean(0, True, keepdim=True)
+    with pytest.raises(TypeError, match=r"^var: give correction or unbiased \(PyTorch's older name\), not both$"):
+        x.var(0, correction=1, unbiased=True)
+
+
+def test_backward_takes_pytorchs_keywords_too():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    y = x * x
+    y.backward(gradient=np.array([1.0, 10.0]), retain_graph=True)
+    y.backward(np.array([1.0, 10.0]))  # again: the graph is always kept
+    np.testing.assert_array_equal(x.grad, 2 * np.array([2.0, 40.0]))
+    with pytest.raises(TypeError, match=r"^backward: give grad or gradient \(PyTorch's name for it\), not both$"):
+        y.backward(np.ones(2), gradient=np.ones(2))

@@ -119,3 +119,15 @@ def test_accumulation_over_repeated_backward_matches_torch(engine):
         out.backward(seed)
         theirs.backward(None if engine is Value else torch.ones(2), retain_graph=True)
     np.testing.assert_allclose(x.grad, t.grad.numpy(), rtol=1e-12)
+
+
+def test_makemore_style_reductions_match_torch():
+    """Code written for torch (dim=, keepdim=, unbiased=) gives torch's numbers."""
+    x = np.random.default_rng(3).normal(size=(5, 4))
+    ours, theirs = Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    outs = [t.mean(0, keepdim=True) + t.var(0, keepdim=True, unbiased=True) + t.sum(dim=0) for t in (ours, theirs)]
+    np.testing.assert_allclose(outs[0].data, outs[1].detach().numpy(), rtol=1e-12)
+    weights = np.arange(1.0, 5.0)
+    (outs[0] * weights).sum().backward()
+    (outs[1] * torch.tensor(weights)).sum().backward()
+    np.testing.assert_allclose(ours.grad, theirs.grad.numpy(), rtol=1e-10)

@@ -184,8 +184,14 @@ class Node:
     def is_leaf(self) -> bool:
         return self._fn is None
 
-    def backward(self, grad=None) -> None:
-        """Fill `.grad` of every node that leads to this one, by exhausting `backward_steps`."""
+    def backward(self, grad=None, *, gradient=None, retain_graph=None) -> None:
+        """Fill `.grad` of every node that leads to this one, by exhausting `backward_steps`.
+        PyTorch's keywords work too: gradient= (grad's name there), and retain_graph=, which changes
+        nothing here: a graph is always kept, and backward may run on it again."""
+        if gradient is not None:
+            if grad is not None:
+                raise TypeError("backward: give grad or gradient (PyTorch's name for it), not both")
+            grad = gradient
         for _ in backward_steps(self, grad):
             del _  # hold no step while the next one runs: a leaf may then keep its gradient uncopied
 

@@ -58,6 +58,19 @@ def _array(data, where: str, dtype=None) -> np.ndarray:
     return array if array.dtype in (np.float32, np.float64) else array.astype(np.float64)
 
 
+def _reduction(op: str, axis, keepdims, dim, keepdim) -> tuple:
+    """(axis, keepdims) of a reduction, given by numpy's names or PyTorch's (dim, keepdim), not both."""
+    if dim is not None:
+        if axis is not None:
+            raise TypeError(f"{op}: give axis or dim (PyTorch's name for it), not both")
+        axis = dim
+    if keepdim is not None:
+        if keepdims is not False:
+            raise TypeError(f"{op}: give keepdims or keepdim (PyTorch's name for it), not both")
+        keepdims = keepdim
+    return axis, keepdims
+
+
 def _swap(pair: tuple, shape: tuple) -> tuple:
     """The permutation of shape's axes that swaps the two in `pair` (negatives count from the end)."""
     ndim = len(shape)
@@ -205,18 +218,25 @@ class Tensor(Operators, Node):
     def matmul(self, other):
         return self @ other
 
-    def sum(self, axis=None, keepdims=False):
-        return ops.Sum.apply(self, axis, keepdims)
+    # The reductions take numpy's names, axis and keepdims, and PyTorch's, dim and keepdim, too.
 
-    def mean(self, axis=None, keepdims=False):
-        return ops.Mean.apply(self, axis, keepdims)
+    def sum(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        return ops.Sum.apply(self, *_reduction("sum", axis, keepdims, dim, keepdim))
 
-    def var(self, axis=None, keepdims=False, correction=0):
-        """Variance over `axis`; correction=0 (default) divides by n, correction=1 by n - 1."""
-        return ops.Var.apply(self, axis, keepdims, correction)
+    def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        return ops.Mean.apply(self, *_reduction("mean", axis, keepdims, dim, keepdim))
 
-    def max(self, axis=None, keepdims=False):
-        return ops.Max.apply(self, axis, keepdims)
+    def var(self, axis=None, keepdims=False, correction=0, *, dim=None, keepdim=None, unbiased=None):
+        """Variance over `axis`; correction=0 (the default, as the lecture computes it) divides by n,
+        correction=1 by n - 1. PyTorch's default is n - 1: its unbiased=True is our correction=1."""
+        if unbiased is not None:
+            if correction != 0:
+                raise TypeError("var: give correction or unbiased (PyTorch's older name), not both")
+            correction = 1 if unbiased else 0
+        return ops.Var.apply(self, *_reduction("var", axis, keepdims, dim, keepdim), correction)
+
+    def max(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        return ops.Max.apply(self, *_reduction("max", axis, keepdims, dim, keepdim))
 
     def reshape(self, *shape):
         return ops.Reshape.apply(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape)
