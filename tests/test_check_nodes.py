@@ -401,3 +401,10 @@ def test_an_output_that_is_nan_is_said_to_be_undefined_not_a_tolerance_problem()
     assert not report.ok and report.first_bad.op == "Sum"
     assert "its finite difference is nan: the output is not a number at this point" in report.verdict()
     assert "tolerance" not in report.verdict()
+
+
+def test_a_point_within_eps_of_the_edge_of_the_domain_is_said_to_be_so():
+    with np.errstate(invalid="ignore"):  # log(1e-7 - 1e-6) is nan, as numpy warns
+        report = check_nodes(Tensor([1e-7, 2.0], requires_grad=True).log().sum())
+    assert np.isfinite(report.rows[0].node.data)
+    assert "the point is within eps=1e-06 of where the output is not defined" in report.verdict()

@@ -206,6 +206,11 @@ def test_exercise_1_reports_each_op_on_its_own(tmp_path):
      "0 (hprebn), which has shape (5, 3): a gradient has the shape of its input, and this is the shape of input 1: "
      "are the gradients returned in forward's order?"),
     (4, "return dhprebn, (g * bnraw).sum(0, keepdims=True), g.sum(0, keepdims=True), None",
+     "return dhprebn, (g * bnraw).sum(0, keepdims=True).T, g.sum(0, keepdims=True), None",
+     "part B (closed form): exercise 4: BatchNormClosedForm.backward returned a gradient of shape (3, 1) for input "
+     "1 (bngain), which has shape (1, 3): a gradient has the shape of its input, and this is its shape with the axes "
+     "in another order: is it transposed?"),
+    (4, "return dhprebn, (g * bnraw).sum(0, keepdims=True), g.sum(0, keepdims=True), None",
      "return dhprebn, (g * bnraw).sum(0), g.sum(0, keepdims=True), None",
      "part B (closed form): exercise 4: BatchNormClosedForm.backward returned a gradient of shape (3,) for input "
      "1 (bngain), which has shape (1, 3): a gradient has the shape of its input, so keep the axes you summed over"),

@@ -1,5 +1,6 @@
 """The graph both engines share (graph.py): the node protocol, topological order, the backward loop
 and its accumulation semantics, no_grad, groups, unbroadcast, and a deep chain."""
+import contextlib
 import copy
 import itertools
 import pickle
@@ -12,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from tinygrad_bn import (Function, Group, Step, Tensor, Value, backward_steps, group, is_grad_enabled, no_grad,
+from tinygrad_bn import (Function, Group, Step, Tensor, Value, backward_steps, gradcheck, group, is_grad_enabled, no_grad,
                          topological_order, unbroadcast)
 from tinygrad_bn import graph as graph_module
 from tinygrad_bn import tensor as tensor_module
@@ -325,36 +326,61 @@ def test_a_label_and_requires_grad_of_the_wrong_type_are_refused(engine):
         engine(1.0, requires_grad="yes")
 
 
-@pytest.mark.parametrize("engine", [Value, Tensor])
-def test_an_in_place_step_under_no_grad_changes_the_leaf_itself(engine):
+def test_an_in_place_step_under_no_grad_changes_the_parameter_itself():
     """PyTorch's hand-written optimizer step: `with no_grad(): p -= lr * p.grad` changes p, not a copy."""
-    p = Value(1.5) if engine is Value else Tensor(np.array([1.5, -2.0], dtype=np.float32), requires_grad=True)
-    view = p.data
-    (p * p).sum().backward() if engine is Tensor else (p * p).backward()
+    p = Tensor(np.array([1.5, -2.0], dtype=np.float32), requires_grad=True, label="w")
+    view, start = p.data, np.array(p.data)
+    (p * p).sum().backward()
     parameter = p
-    start = np.array(p.data)
     with no_grad():
         p -= 0.25 * p.grad  # p - 0.25 * 2p = p / 2
         p *= 3.0
     assert p is parameter and p.is_leaf and p.requires_grad
     np.testing.assert_allclose(p.data, start * 0.5 * 3.0)
-    if engine is Tensor:
-        assert p.dtype == np.float32 and view is p.data  # the same array, its dtype kept
-        with no_grad(), pytest.raises(ValueError, match=r"^Tensor \+=: the result has shape \(2, 2\), but an "
-                                                         r"in-place op keeps the Tensor's shape \(2,\)"):
-            p += np.ones((2, 2))
+    assert p.dtype == np.float32 and view is p.data  # the same array, its dtype kept
+    with no_grad(), pytest.raises(ValueError, match=r"^Tensor \+=: the result has shape \(2, 2\), but an in-place "
+                                                     r"op keeps the Tensor's shape \(2,\)"):
+        p += np.ones((2, 2))
+    with pytest.raises(RuntimeError, match=r"^Tensor -= on a leaf that requires grad \(a parameter, w\) would make it a "
+                                           r"new node: change its numbers inside `with no_grad\(\):`"):
+        p -= 0.25 * p.grad  # outside no_grad: PyTorch refuses too (Python would silently rebind p)
+    np.testing.assert_allclose(p.data, start * 0.5 * 3.0)
 
 
 @pytest.mark.parametrize("engine", [Value, Tensor])
-def test_x_op_equals_y_outside_no_grad_is_a_new_node(engine):
-    x = engine(2.0) if engine is Value else Tensor(2.0, requires_grad=True)
-    original = x
-    x -= 1.0
-    assert x is not original and x.op == "Sub" and x.parents == (original,) and float(original.data) == 2.0
-    with no_grad():
-        y = x
-        x += 1.0  # not a leaf: still a new node (a leaf) with the sum
-    assert x is not y and float(x.data) == 2.0 and float(y.data) == 1.0
+def test_x_op_equals_y_on_anything_else_is_a_new_node(engine):
+    """A Value (micrograd's habit, under no_grad too), or a Tensor that is not a parameter."""
+    b = Value(0.5) if engine is Value else Tensor(0.5)  # a bias summed into, as micrograd's Neuron does
+    for grad_enabled in (True, False):
+        with no_grad() if not grad_enabled else contextlib.nullcontext():
+            act = b
+            act += 2.0
+            act -= 1.0
+        assert act is not b and float(act.data) == 1.5 and float(b.data) == 0.5
+    x = Tensor(2.0, requires_grad=True)
+    h = x * 1.0
+    h += 1.0  # a non-leaf: a new node, as Python does
+    assert h.op == "Add" and float(x.data) == 2.0
+
+
+def test_gradcheck_of_a_function_with_augmented_assignment_leaves_its_inputs_alone():
+    def f(a, b):
+        s = a
+        s += a * b  # on Values: a new node, in both of gradcheck's passes
+        return s
+
+    a, b = Value(0.5), Value(-1.5)
+    assert gradcheck(f, [a, b]) and (a.data, b.data) == (0.5, -1.5)
+
+
+def test_a_subclass_keeps_its_own_attributes_through_pickle_and_deepcopy():
+    p = Named([1.0, 2.0])
+    p.name = "w"
+    assert pickle.loads(pickle.dumps(p)).name == "w" and copy.deepcopy(p).name == "w"
+
+
+class Named(Tensor):
+    """A Tensor subclass without __slots__: it has a __dict__ for attributes of its own."""
 
 
 def test_a_100000_deep_chain_of_values_backpropagates_without_recursion():

@@ -116,3 +116,7 @@ def test_a_value_prints_every_digit_as_micrograd_does():
     x = Value(0.1, label="x") + 0.2
     assert repr(x) == "Value(data=0.30000000000000004, grad=0.0)"
     assert repr(Value(1.00001, label="w")) == "Value(w: data=1.00001, grad=0.0)"
+    p = Value(2.0)
+    p.grad = np.float64(0.5)
+    p.data -= np.float64(0.2) * p.grad  # a numpy learning rate leaves numpy floats behind
+    assert repr(p) == "Value(data=1.9, grad=0.5)"

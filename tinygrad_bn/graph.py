@@ -161,7 +161,10 @@ class Node:
         one counted in another process (or before the copy), where it could come after nodes made here
         since. Loading builds a node after the nodes its state refers to, its parents, so the new numbers
         keep every node after its parents (topological_order relies on that)."""
-        for name, value in state[1].items():  # (no __dict__, {slot: value}): how a slotted object is saved
+        attributes, slots = state  # how an object with slots is saved: (its __dict__ or None, {slot: value})
+        if attributes:  # a subclass of yours without __slots__ has a __dict__
+            vars(self).update(attributes)
+        for name, value in slots.items():
             setattr(self, name, value)
         self._seq = _next_seq()
 

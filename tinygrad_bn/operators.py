@@ -4,7 +4,7 @@ Each method is one line that calls the op's Function (ops.py): `a * b` is `Mul.a
 number on either side is passed to the Function as a constant, not turned into a node: it shows in
 listings as a literal and gets no gradient.
 """
-from . import graph, ops
+from . import ops
 
 
 class Operators:
@@ -44,30 +44,6 @@ class Operators:
 
     def __neg__(self):
         return ops.Neg.apply(self)
-
-    # ---- x op= y
-
-    def __iadd__(self, other):
-        return self._in_place(ops.Add, other, "+=")
-
-    def __isub__(self, other):
-        return self._in_place(ops.Sub, other, "-=")
-
-    def __imul__(self, other):
-        return self._in_place(ops.Mul, other, "*=")
-
-    def __itruediv__(self, other):
-        return self._in_place(ops.Div, other, "/=")
-
-    def _in_place(self, fn, other, op: str):
-        """x op= y. Inside no_grad() on a leaf, as in PyTorch, x's own numbers change: what a hand-written
-        optimizer step means (`with no_grad(): p -= lr * p.grad`). Anywhere else it is x = x op y, a new
-        node, as Python does for a type without in-place operators (micrograd's habit)."""
-        result = fn.apply(self, self._operand(other, op))
-        if graph.is_grad_enabled() or not self.is_leaf:
-            return result
-        self._take_data(result.data, op)  # result is a leaf holding the new numbers, checked as any op's
-        return self
 
     def exp(self):
         return ops.Exp.apply(self)

@@ -29,7 +29,7 @@ import sys
 import numpy as np
 
 from . import ops
-from .graph import Node, unbroadcast
+from .graph import Node, is_grad_enabled, unbroadcast
 from .operators import Operators
 
 
@@ -207,6 +207,38 @@ class Tensor(Operators, Node):
         """A new leaf sharing this data, with no history (as torch.Tensor.detach)."""
         return Tensor._from_data(self.data, None)
 
+    # ---- x op= y on a parameter, PyTorch's rules
+
+    def __iadd__(self, other):
+        return self._in_place(ops.Add, other, "+=")
+
+    def __isub__(self, other):
+        return self._in_place(ops.Sub, other, "-=")
+
+    def __imul__(self, other):
+        return self._in_place(ops.Mul, other, "*=")
+
+    def __itruediv__(self, other):
+        return self._in_place(ops.Div, other, "/=")
+
+    def _in_place(self, fn, other, op: str):
+        """x op= y where x is a leaf that requires grad (a parameter): inside no_grad() its own array
+        changes (views see it, its dtype stays), a hand-written optimizer step, `with no_grad(): p -=
+        lr * p.grad`; outside, a RuntimeError, as in PyTorch (Python would silently make x a new node,
+        and the parameter would never change). Any other x op= y is x = x op y, a new node."""
+        result = fn.apply(self, self._operand(other, op))
+        if not (self.is_leaf and self.requires_grad):
+            return result
+        if is_grad_enabled():
+            raise RuntimeError(f"Tensor {op} on a leaf that requires grad (a parameter, {self.label or 'unlabelled'}) "
+                               f"would make it a new node: change its numbers inside `with no_grad():`, or through "
+                               f"its .data (p.data {op} ...)")
+        if result.shape != self.shape:
+            raise ValueError(f"Tensor {op}: the result has shape {result.shape}, but an in-place op keeps the "
+                             f"Tensor's shape {self.shape}")
+        self.data[...] = result.data
+        return self
+
     # ---- ops only the tensor engine has (the shared ones are in operators.py)
 
     def __matmul__(self, other):
@@ -236,6 +268,8 @@ class Tensor(Operators, Node):
         return ops.Var.apply(self, *_reduction("var", axis, keepdims, dim, keepdim), correction)
 
     def max(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        """The largest values along `axis` (PyTorch's amax: no indices; x.max(1) is a Tensor, not
+        torch's (values, indices)); where several elements tie, they share the gradient equally."""
         return ops.Max.apply(self, *_reduction("max", axis, keepdims, dim, keepdim))
 
     def reshape(self, *shape):
@@ -315,14 +349,6 @@ class Tensor(Operators, Node):
             self.grad = g
         else:
             self.grad = np.array(g, dtype=self.data.dtype)
-
-    def _take_data(self, data: np.ndarray, op: str) -> None:
-        """x op= y inside no_grad(): the new numbers go into x's own array (views of it see them; its
-        dtype stays), as PyTorch's in-place ops do, so they must have x's shape."""
-        if data.shape != self.shape:
-            raise ValueError(f"Tensor {op}: the result has shape {data.shape}, but an in-place op keeps the "
-                             f"Tensor's shape {self.shape}")
-        self.data[...] = data
 
     def _conform_grad(self, g, fn, index: int) -> np.ndarray:
         if type(g) is not np.ndarray:

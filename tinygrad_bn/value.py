@@ -39,7 +39,8 @@ class Value(Operators, Node):
     def __repr__(self):
         """Every digit, as micrograd prints a Value (diagrams and listings round to 4 significant digits)."""
         name = f"{self.label}: " if self.label else ""
-        return f"Value({name}data={self.data!r}, grad={self.grad!r})"
+        grad = None if self.grad is None else float(self.grad)  # (p.data -= lr * p.grad may leave numpy floats)
+        return f"Value({name}data={float(self.data)!r}, grad={grad!r})"
 
     def __format__(self, spec: str) -> str:
         """f"{loss:.4f}" formats the number (f"{loss}" is the repr)."""
@@ -75,9 +76,6 @@ class Value(Operators, Node):
 
     def _add_to_grad(self, g) -> None:
         self.grad = g if self.grad is None else self.grad + g  # None: zeroed PyTorch's way, p.grad = None
-
-    def _take_data(self, data: float, op: str) -> None:
-        self.data = data
 
     def _conform_grad(self, g, fn, index: int) -> float:
         if type(g) is float:

@@ -173,11 +173,11 @@ def _exact_shapes(fn, exercise_number: int):
 def _shape_hint(inputs, index, g) -> str:
     """What a gradient of the wrong shape for inputs[index] most likely means, in a few words."""
     x, shape = inputs[index], np.shape(g)
+    if len(shape) == x.ndim and sorted(shape) == sorted(x.shape):
+        return "and this is its shape with the axes in another order: is it transposed?"
     if [d for d in shape if d != 1] == [d for d in x.shape if d != 1]:  # the same but for axes of length 1
         return ("so keep the axes you summed over (keepdims=True)" if len(shape) < x.ndim
                 else "so give it exactly that shape (no kept axis: keepdims=False)")
-    if sorted(shape) == sorted(x.shape):
-        return "and this is its shape with the axes in another order: is it transposed?"
     if np.size(g) > x.data.size:
         return "so sum over the batch axis where the input was broadcast"
     others = [i for i, y in enumerate(inputs) if i != index and isinstance(y, Tensor) and y.shape == shape]
