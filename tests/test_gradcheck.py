@@ -193,3 +193,16 @@ def test_under_no_grad_gradcheck_says_so_even_with_raise_exception_false():
         for raising in (True, False):
             with pytest.raises(RuntimeError, match=r"^gradcheck: called under no_grad\(\), where no graph is recorded"):
                 gradcheck(lambda x: x * x, x, raise_exception=raising)
+
+
+def test_a_constant_that_the_function_sums_into_is_left_alone():
+    """fn runs the same way in both passes (graph recorded): h = c; h += x * x is a new node each time,
+    never a change to c (under no_grad it would change c in place, as PyTorch's += does)."""
+    c = Tensor([1.0, 2.0])
+
+    def f(x):
+        h = c
+        h += x * x
+        return h.sum()
+
+    assert gradcheck(f, [Tensor([0.5, -1.0], requires_grad=True)]) and list(c.data) == [1.0, 2.0]

@@ -124,10 +124,9 @@ class NodeReport:
                  f"largest difference {bad.max_diff:.3g}"]
         if np.isnan(bad.expected) and not np.isnan(bad.got):
             where = ("the output is not a number at this point" if np.isnan(self.rows[0].node.data).any() else
-                     f"the point is within eps={self.eps:g} of where the output is not defined (move it, or use "
-                     f"a smaller eps)")
+                     f"the point is within eps={self.eps:g} of where the output is not defined")
             lines.append(f"  its finite difference is nan: {where} (a log or a square root of a negative number, "
-                         f"0 / 0, ...), so no gradient can be checked here")
+                         f"0 / 0, ...), so no gradient can be checked here; move the point, or use a smaller eps")
         elif self.claimed:
             lines.append(f"  the gradient you derived for {bad.name} is wrong; the ones before it are right")
         elif self.culprits:

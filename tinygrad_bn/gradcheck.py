@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .graph import Node, is_grad_enabled, no_grad
+from .graph import Node, is_grad_enabled
 
 
 class GradcheckError(ValueError):
@@ -42,14 +42,15 @@ def _set_element(node: Node, i: int, x: float) -> None:
 
 
 def _numeric(fn, inputs, node: Node, i: int, eps: float) -> np.ndarray:
-    """Central difference of every output element with respect to element i of `node`."""
+    """Central difference of every output element with respect to element i of `node`. fn runs as in
+    the analytic pass, recording its graph (not under no_grad()), so that what it does means the same
+    in both: an in-place `x += y` in it is a new node in one and in the other."""
     x = _flat(node.data)[i]
     try:
-        with no_grad():
-            _set_element(node, i, x + eps)
-            plus = np.concatenate([_flat(o.data) for o in _outputs(fn(*inputs))])
-            _set_element(node, i, x - eps)
-            minus = np.concatenate([_flat(o.data) for o in _outputs(fn(*inputs))])
+        _set_element(node, i, x + eps)
+        plus = np.concatenate([_flat(o.data) for o in _outputs(fn(*inputs))])
+        _set_element(node, i, x - eps)
+        minus = np.concatenate([_flat(o.data) for o in _outputs(fn(*inputs))])
     finally:
         _set_element(node, i, x)
     return (plus - minus) / (2 * eps)

@@ -207,7 +207,7 @@ class Tensor(Operators, Node):
         """A new leaf sharing this data, with no history (as torch.Tensor.detach)."""
         return Tensor._from_data(self.data, None)
 
-    # ---- x op= y on a parameter, PyTorch's rules
+    # ---- x op= y, PyTorch's rules as far as a graph allows
 
     def __iadd__(self, other):
         return self._in_place(ops.Add, other, "+=")
@@ -222,17 +222,18 @@ class Tensor(Operators, Node):
         return self._in_place(ops.Div, other, "/=")
 
     def _in_place(self, fn, other, op: str):
-        """x op= y where x is a leaf that requires grad (a parameter): inside no_grad() its own array
-        changes (views see it, its dtype stays), a hand-written optimizer step, `with no_grad(): p -=
-        lr * p.grad`; outside, a RuntimeError, as in PyTorch (Python would silently make x a new node,
-        and the parameter would never change). Any other x op= y is x = x op y, a new node."""
+        """x op= y. On a leaf whose result records no graph (inside no_grad(), or nothing requires
+        grad), x's own array changes, as in PyTorch: views and other names of x see it, its dtype stays
+        (`with no_grad(): p -= lr * p.grad`, a momentum buffer `v *= 0.9`). On a leaf that requires grad
+        outside no_grad(), a RuntimeError, as in PyTorch. Otherwise (x is an op's result, or y requires
+        grad: `total += loss`) it is x = x op y, a new node: a graph's nodes never change."""
+        if self.is_leaf and self.requires_grad and is_grad_enabled():
+            raise RuntimeError(f"Tensor {op} on a leaf that requires grad ({self.label or 'a parameter'}) would "
+                               f"make it a new node and leave the parameter as it was: do it inside `with "
+                               f"no_grad():`, as an optimizer step does (PyTorch refuses it too)")
         result = fn.apply(self, self._operand(other, op))
-        if not (self.is_leaf and self.requires_grad):
+        if not self.is_leaf or result.requires_grad:
             return result
-        if is_grad_enabled():
-            raise RuntimeError(f"Tensor {op} on a leaf that requires grad (a parameter, {self.label or 'unlabelled'}) "
-                               f"would make it a new node: change its numbers inside `with no_grad():`, or through "
-                               f"its .data (p.data {op} ...)")
         if result.shape != self.shape:
             raise ValueError(f"Tensor {op}: the result has shape {result.shape}, but an in-place op keeps the "
                              f"Tensor's shape {self.shape}")
