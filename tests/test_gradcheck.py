@@ -195,9 +195,9 @@ def test_under_no_grad_gradcheck_says_so_even_with_raise_exception_false():
                 gradcheck(lambda x: x * x, x, raise_exception=raising)
 
 
-def test_a_constant_that_the_function_sums_into_is_left_alone():
-    """fn runs the same way in both passes (graph recorded): h = c; h += x * x is a new node each time,
-    never a change to c (under no_grad it would change c in place, as PyTorch's += does)."""
+def test_a_function_runs_the_same_way_in_both_passes_and_a_constant_it_sums_into_is_left_alone():
+    """fn runs with the graph recorded in both passes: h = c; h += x * x is refused in both (it would
+    make the constant c a node), never a change to c (under no_grad, += would change c in place)."""
     c = Tensor([1.0, 2.0])
 
     def f(x):
@@ -205,4 +205,7 @@ def test_a_constant_that_the_function_sums_into_is_left_alone():
         h += x * x
         return h.sum()
 
-    assert gradcheck(f, [Tensor([0.5, -1.0], requires_grad=True)]) and list(c.data) == [1.0, 2.0]
+    with pytest.raises(RuntimeError, match=r"^Tensor \+= with a side that requires grad"):
+        gradcheck(f, [Tensor([0.5, -1.0], requires_grad=True)])
+    assert list(c.data) == [1.0, 2.0]
+    assert gradcheck(lambda x: (c + x * x).sum(), [Tensor([0.5, -1.0], requires_grad=True)])

@@ -366,14 +366,32 @@ def test_x_op_equals_y_on_a_tensor_follows_pytorch():
         v *= 0.9
         v += Tensor(np.ones(2))
     assert v is alias and np.allclose(alias.data, 1 + 0.9 + 0.81)
-    total, loss = Tensor(0.0), (Tensor([1.0, 2.0], requires_grad=True) ** 2).sum()
-    start = total
-    total += loss  # loss requires grad: total becomes a node of its graph, the constant stays 0
-    assert total is not start and total.op == "Add" and float(start.data) == 0.0
-    x = Tensor(2.0, requires_grad=True)
+    x = Tensor([2.0, 3.0], requires_grad=True)
     h = x * 1.0
     h += 1.0  # an op's result: a new node, a graph's nodes never change
-    assert h.op == "Add" and float(x.data) == 2.0
+    assert h.op == "Add" and list(x.data) == [2.0, 3.0]
+    h.sum().backward()
+    assert list(x.grad) == [1.0, 1.0]
+    with pytest.raises(ValueError, match=r"^Tensor \+=: the result has shape \(3, 2\), but an in-place op keeps the "
+                                         r"Tensor's shape \(2,\)"):
+        h += np.ones((3, 2))
+
+
+def test_x_op_equals_y_that_a_graph_cannot_do_says_what_to_write():
+    total, loss = Tensor(0.0), (Tensor([1.0, 2.0], requires_grad=True) ** 2).sum()
+    with pytest.raises(RuntimeError, match=r"^Tensor \+= with a side that requires grad would make this Tensor a node "
+                                           r"of a graph: write x = x \+ y \(a new node\)"):
+        total += loss  # PyTorch would make total a node; here: total = total + loss
+    assert float(total.data) == 0.0
+    h = Tensor([1.0], requires_grad=True) * 2
+    with no_grad(), pytest.raises(RuntimeError, match=r"^Tensor \+= inside no_grad\(\) on an op's result would cut "
+                                                       r"it from its graph"):
+        h += 1.0
+    p = Tensor([3.0, 3.0], requires_grad=True)
+    alias = p
+    with no_grad():
+        p **= 2  # in place on a parameter, as the other operators
+    assert alias is p and list(p.data) == [9.0, 9.0]
 
 
 def test_gradcheck_of_a_function_with_augmented_assignment_leaves_its_inputs_alone():

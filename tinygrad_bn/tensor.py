@@ -221,22 +221,35 @@ class Tensor(Operators, Node):
     def __itruediv__(self, other):
         return self._in_place(ops.Div, other, "/=")
 
+    def __ipow__(self, other):
+        return self._in_place(ops.Pow, other, "**=")
+
     def _in_place(self, fn, other, op: str):
-        """x op= y. On a leaf whose result records no graph (inside no_grad(), or nothing requires
-        grad), x's own array changes, as in PyTorch: views and other names of x see it, its dtype stays
-        (`with no_grad(): p -= lr * p.grad`, a momentum buffer `v *= 0.9`). On a leaf that requires grad
-        outside no_grad(), a RuntimeError, as in PyTorch. Otherwise (x is an op's result, or y requires
-        grad: `total += loss`) it is x = x op y, a new node: a graph's nodes never change."""
+        """x op= y. PyTorch changes x's own array; a graph's nodes never change here, so:
+
+            a leaf whose result records no graph    x's array changes (views and other names of x see
+              (inside no_grad(), or nothing         it, its dtype stays): `with no_grad(): p -= lr *
+              requires grad)                        p.grad`, a momentum buffer `v *= 0.9`
+            an op's result, outside no_grad()       x = x op y, a new node (other names of x keep the old one)
+            anything else                           an error that says what to write instead
+
+        The result must have x's shape, as in PyTorch."""
         if self.is_leaf and self.requires_grad and is_grad_enabled():
             raise RuntimeError(f"Tensor {op} on a leaf that requires grad ({self.label or 'a parameter'}) would "
                                f"make it a new node and leave the parameter as it was: do it inside `with "
                                f"no_grad():`, as an optimizer step does (PyTorch refuses it too)")
+        if not self.is_leaf and not is_grad_enabled():
+            raise RuntimeError(f"Tensor {op} inside no_grad() on an op's result would cut it from its graph: "
+                               f"do it outside no_grad() (x = x {op[:-1]} y, a new node)")
         result = fn.apply(self, self._operand(other, op))
-        if not self.is_leaf or result.requires_grad:
-            return result
         if result.shape != self.shape:
             raise ValueError(f"Tensor {op}: the result has shape {result.shape}, but an in-place op keeps the "
                              f"Tensor's shape {self.shape}")
+        if not self.is_leaf:
+            return result
+        if result.requires_grad:
+            raise RuntimeError(f"Tensor {op} with a side that requires grad would make this Tensor a node of a "
+                               f"graph: write x = x {op[:-1]} y (a new node), or do it inside `with no_grad():`")
         self.data[...] = result.data
         return self
 
