@@ -186,7 +186,8 @@ def check_nodes(output: Node, eps: float = 1e-6, atol: float = 1e-5, rtol: float
     _check_forwards(order, names)
     if grads is None:
         analytic, sends = _backward_pass(output, order, names)
-        checked = [n for n in reversed(order) if n.requires_grad or not _declined(n, sends)]
+        declined = _declined(sends)
+        checked = [n for n in reversed(order) if n.requires_grad or n not in declined]
     else:
         analytic, sends = _claimed(grads, order, names), None
         checked = [n for n in reversed(order) if n in analytic]
@@ -255,10 +256,11 @@ def _backward_pass(output, order, names):
     return analytic, sends
 
 
-def _declined(node, sends) -> bool:
-    """Did an op that uses `node` (a node that needs no gradient: a constant) send it None, as a
-    Function may for an input that does not require grad? Then its gradient is not checked."""
-    return any(s is None for consumer, sent in sends.items() for p, s in zip(consumer._inputs, sent) if p is node)
+def _declined(sends) -> set:
+    """The nodes that an op using them sent None, as a Function may for an input that does not
+    require grad (a constant): such a node's gradient is not checked, unless it requires grad."""
+    return {p for consumer, sent in sends.items() for p, s in zip(consumer._inputs, sent)
+            if s is None and isinstance(p, Node)}
 
 
 def _claimed(grads, order, names):
