@@ -74,7 +74,8 @@ def draw_graph(output, *, show_grad: bool = True, rankdir: str = "LR", collapse=
         plan.truncate(max_nodes)
         notes.append(f"showing the {_counted(plan.size, 'shape')} nearest the output; "
                      f"{_counted(plan.hidden_count, 'node')} not drawn")
-        cut = [f"%{index}" for index, node in enumerate(order) if not plan.drawn(node) and any(node is m for m in marked)]
+        position = {node: index for index, node in enumerate(order)}  # a node's %id: its place in the order
+        cut = [f"%{position[node]}" for node in marked if not plan.drawn(node)]
         if cut:
             notes.append(f"the highlighted {', '.join(cut)} {'is' if len(cut) == 1 else 'are'} among them: "
                          f"a larger max_nodes shows {'it' if len(cut) == 1 else 'them'}")
