@@ -96,8 +96,8 @@ def write_atomic(path, data) -> Path:
             break
         except FileExistsError:
             continue
-        except OSError as error:  # name the user's path, not the hidden temporary file
-            raise type(error)(error.errno, error.strerror, str(path)) from None
+        except OSError as error:
+            raise _naming(path, error) from None
     else:
         raise FileExistsError(f"write_atomic: could not create a temporary file beside {path}")
     try:
@@ -109,9 +109,14 @@ def write_atomic(path, data) -> Path:
     except BaseException as error:
         temporary.unlink(missing_ok=True)
         if isinstance(error, OSError) and error.errno is not None:  # `path` is a directory, the disk is full...
-            raise type(error)(error.errno, error.strerror, str(path)) from None
+            raise _naming(path, error) from None
         raise
     return path
+
+
+def _naming(path, error: OSError) -> OSError:
+    """The same error about the user's `path`, not about write_atomic's hidden temporary file."""
+    return type(error)(error.errno, error.strerror, str(path))
 
 
 def render(output_or_graph, path, **draw_options) -> Path:
