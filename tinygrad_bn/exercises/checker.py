@@ -216,9 +216,9 @@ def _ex1_pow(name, m, b, p):
 
 
 def _weighted(out):
-    """out * 0.7 (the engine's own Mul): the student's last op then gets a gradient that is not 1, so a
-    backward that forgets to multiply by `grad` is caught there too."""
-    return _named(out * 0.7, "(checker) out * 0.7")
+    """out * 0.7 (the engine's own Mul), for an output of one number: the student's last op then gets a
+    gradient that is not 1, so a backward that forgets to multiply by `grad` is caught there too."""
+    return _named(out * 0.7, f"(checker) {out.label} * 0.7")
 
 
 # ---------------------------------------------------------------- exercise 2: unbroadcast
@@ -267,7 +267,7 @@ def _ex3_graph(name, m):
     terms = [
         _loss(_named(x - _named(m.Mean.apply(x, 0, True), "x.mean(0, keepdims)"), "x - x.mean(0, keepdims)"), rng),
         _loss(_named(m.Var.apply(x, 1, False), "x.var(1)"), rng),
-        _named(_named(m.Mean.apply(x, None, False), "x.mean()") * 0.7, "(checker) x.mean() * 0.7"),
+        _weighted(_named(m.Mean.apply(x, None, False), "x.mean()")),
         _loss(_named(m.Var.apply(x, (0, 1), True), "x.var((0, 1), keepdims)"), rng),
         _loss(_named(m.Var.apply(y, (0, 2), True), "y.var((0, 2), keepdims)"), rng),
         _loss(_named(m.Mean.apply(y, 2, False), "y.mean(2)"), rng),
