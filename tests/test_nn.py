@@ -117,6 +117,8 @@ def test_a_module_list_holds_layers_whose_parameters_are_the_models():
     tower.blocks.append(nn.Linear(2, 2, rng=4))
     assert len(tower.parameters()) == 8 and tower.blocks[-1] is tower.blocks.layers[3]
     tower(Tensor(np.ones((3, 2)))).sum().backward()
+    assert gradcheck(lambda x: (tower(x) * np.arange(6.0).reshape(3, 2)).sum(),
+                     [Tensor(np.random.default_rng(7).normal(size=(3, 2)), requires_grad=True)])  # float64: through every block
     assert all(p.grad is not None for p in tower.parameters())
     with pytest.raises(TypeError, match="ModuleList: argument 1 is a list, not a Module"):
         nn.ModuleList([nn.ReLU(), [nn.ReLU()]])
